@@ -1,0 +1,24 @@
+# The gateway image: FastAPI + httpx only. It never runs a model itself; point it at GPU vLLM
+# workers with CLINSERVE_WORKERS (see deploy/compose.yaml). Build from the repository root:
+#   docker build -t clinserve-gateway .
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY cli ./cli
+COPY server ./server
+COPY weights ./weights
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11-slim
+RUN useradd --create-home --uid 10001 clinserve
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+USER clinserve
+ENV CLINSERVE_HOST=0.0.0.0 \
+    CLINSERVE_PORT=8000 \
+    CLINSERVE_DATA_DIR=/home/clinserve/data
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/health')" || exit 1
+# SIGTERM drains in-flight requests (CLINSERVE_DRAIN_TIMEOUT_S) before exiting.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["clinserve", "serve"]

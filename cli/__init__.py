@@ -1,0 +1,1 @@
+"""The `clinserve` command: a thin front door that imports each subcommand lazily."""

@@ -1,0 +1,55 @@
+"""Dispatch `clinserve <command>` to the package that owns it, importing only that package.
+
+The command is the front door to every package, so it must not pull them all in: `clinserve
+serve` never imports torch, and `clinserve model pull` never imports fastapi. Each command
+module exposes `add_arguments(parser)` and `run(args) -> int` and keeps heavy imports inside
+`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import NamedTuple
+
+
+class Command(NamedTuple):
+    module: str
+    summary: str
+
+
+COMMANDS: dict[str, Command] = {
+    "serve": Command("server.cli", "run the gateway (and a local vLLM CPU worker unless --worker)"),
+    "model": Command("weights.cli", "fetch, locate and build model weights"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clinserve",
+        description="OpenAI-compatible clinical inference server.",
+        epilog="Run `clinserve COMMAND --help` for a command's options.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, command in COMMANDS.items():
+        sub.add_parser(name, help=command.summary, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in COMMANDS:
+        build_parser().parse_args(args)  # prints help or a usage error and exits
+        return 2
+    name, rest = args[0], args[1:]
+    module = importlib.import_module(COMMANDS[name].module)
+    parser = argparse.ArgumentParser(prog=f"clinserve {name}", description=COMMANDS[name].summary)
+    module.add_arguments(parser)
+    code: int = module.run(parser.parse_args(rest))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""The app factory: build every long-lived object once, hang it on `app.state`, no globals.
+
+Tests build apps with fake workers or an httpx transport; `clinserve serve` builds one with
+the configured workers and, when none is configured, the managed local vLLM worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from server.gateway import build_gateway
+from server.middleware import RequestObservation
+from server.routes import errors, health, openai
+from server.settings import Settings
+from server.workers.local import LocalWorker
+from server.workers.pool import Worker
+
+
+def create_app(
+    settings: Settings,
+    *,
+    workers: list[Worker] | None = None,
+    local_worker: LocalWorker | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """An app serving `workers` (default: the configured URLs) plus `local_worker` if given."""
+    if workers is None:
+        workers = [Worker(url, settings.worker_api_key) for url in settings.worker_urls]
+    gateway = build_gateway(settings, workers, transport)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if local_worker is not None:
+            gateway.pool.add(local_worker.worker)
+            await local_worker.start()
+        gateway.pool.start()
+        try:
+            yield
+        finally:
+            await gateway.pool.stop()
+            if local_worker is not None:
+                await local_worker.stop()
+            await gateway.pool.client.aclose()
+
+    app = FastAPI(
+        title="clinserve",
+        summary="OpenAI-compatible clinical inference gateway",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+    )
+    app.state.gateway = gateway
+    errors.install(app)
+    app.include_router(openai.router)
+    app.include_router(health.router)
+    app.add_middleware(RequestObservation, metrics=gateway.metrics)
+    return app

@@ -1,0 +1,41 @@
+"""The gateway's long-lived parts, wired together once per app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from server.admission import Admission
+from server.metrics import Metrics
+from server.pipeline.chat import CompletionPipeline
+from server.settings import Settings
+from server.workers.pool import Worker, WorkerPool
+from server.workers.upstream import Upstream
+
+
+@dataclass
+class Gateway:
+    """Everything a request needs, built once per app."""
+
+    settings: Settings
+    pool: WorkerPool
+    admission: Admission
+    metrics: Metrics
+    pipeline: CompletionPipeline
+
+
+def build_gateway(
+    settings: Settings, workers: list[Worker], transport: httpx.AsyncBaseTransport | None = None
+) -> Gateway:
+    limits = settings.limits
+    client = httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(connect=limits.connect_timeout_s, read=None, write=None, pool=None),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=limits.max_in_flight),
+    )
+    pool = WorkerPool(workers, client, settings.health)
+    admission = Admission(limits.max_in_flight, limits.max_queue, limits.queue_timeout_s)
+    metrics = Metrics()
+    pipeline = CompletionPipeline(Upstream(pool, limits), admission, metrics)
+    return Gateway(settings, pool, admission, metrics, pipeline)

@@ -1,0 +1,86 @@
+"""Request ids and request metrics, as one pure ASGI middleware.
+
+Pure ASGI (not BaseHTTPMiddleware) so streaming and client-disconnect detection pass
+through untouched, and so latency is measured at the last body byte of a stream rather
+than when the handler returns.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.metrics import Metrics
+
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_ROUTES = {
+    "/v1/chat/completions": "chat",
+    "/v1/completions": "completions",
+    "/v1/models": "models",
+    "/health": "health",
+    "/ready": "ready",
+    "/metrics": "metrics",
+}
+
+
+def request_id_from(raw: bytes | None) -> str:
+    """Reuse a well-formed client id (for tracing across systems); otherwise mint one."""
+    if raw:
+        candidate = raw.decode("latin-1")
+        if _CLIENT_ID.match(candidate):
+            return candidate
+    return f"req-{uuid.uuid4().hex}"
+
+
+class RequestObservation:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = dict(scope["headers"])
+        request_id = request_id_from(headers.get(b"x-request-id"))
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["received"] = started
+        route = _ROUTES.get(scope["path"], "other")
+        status = 499  # nginx's "client closed request", if nothing else is ever sent
+        recorded = False
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status, recorded
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ]
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                recorded = True
+                self._record(route, status, state.get("model", ""), started)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        except Exception:
+            status = 500
+            raise
+        finally:
+            if not recorded:  # the app raised, or the client left mid-answer (499)
+                self._record(
+                    route, status if status >= 400 else 499, state.get("model", ""), started
+                )
+
+    def _record(self, route: str, status: int, model: str, started: float) -> None:
+        if route in {"metrics", "health", "ready"}:
+            return  # probes would drown the traffic they observe
+        self.metrics.requests.labels(route, str(status), model).inc()
+        self.metrics.latency.labels(route, model).observe(time.perf_counter() - started)

@@ -1,0 +1,1 @@
+"""Thin HTTP routes: parse, call the pipeline, render. No business logic here."""

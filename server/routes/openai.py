@@ -1,0 +1,110 @@
+"""The OpenAI-compatible routes: `/v1/models`, `/v1/chat/completions`, `/v1/completions`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from server.errors import InvalidRequest, PayloadTooLarge
+from server.pipeline.chat import Answer, RequestContext, Route, StreamedAnswer
+from server.routes.deps import GatewayDep
+
+router = APIRouter()
+T = TypeVar("T")
+
+
+class ClientGone(Exception):
+    """The client disconnected while the worker was still working on its answer."""
+
+
+@router.get("/v1/models")
+async def list_models(gateway: GatewayDep) -> dict[str, Any]:
+    return {"object": "list", "data": gateway.pool.model_cards()}
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request, gateway: GatewayDep) -> Response:
+    return await _complete("chat", request, gateway)
+
+
+@router.post("/v1/completions")
+async def completions(request: Request, gateway: GatewayDep) -> Response:
+    return await _complete("completions", request, gateway)
+
+
+async def _complete(route: Route, request: Request, gateway: GatewayDep) -> Response:
+    body = await _json_body(request, gateway.settings.limits.max_body_bytes)
+    if isinstance(body, dict) and isinstance(body.get("model"), str):
+        request.state.model = body["model"]
+    context = RequestContext(request.state.request_id, request.state.received)
+    try:
+        answer = await _unless_disconnected(request, gateway.pipeline.run(route, body, context))
+    except ClientGone:
+        return Response(status_code=499)
+    if isinstance(answer, StreamedAnswer):
+        return _EventStream(answer)
+    assert isinstance(answer, Answer)
+    return JSONResponse(answer.body)
+
+
+class _EventStream(StreamingResponse):
+    """Server-sent events that release the worker and the slot however the stream ends."""
+
+    def __init__(self, answer: StreamedAnswer) -> None:
+        super().__init__(
+            answer.events,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.answer.events.aclose()
+            await self.answer.aclose()
+
+
+async def _json_body(request: Request, limit: int) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    raw = bytearray()
+    async for part in request.stream():
+        raw += part
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise InvalidRequest("The request body is not valid JSON.") from None
+
+
+async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Run `work`, cancelling it (and so the upstream request) if the client hangs up."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    try:
+        await task
+    except BaseException:  # noqa: BLE001 - whatever it was, the client is gone
+        pass
+    raise ClientGone
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

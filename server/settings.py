@@ -1,0 +1,108 @@
+"""Gateway settings: one validated object built at start-up from env, `.env` and CLI flags.
+
+Environment variables use the `CLINSERVE_` prefix and `__` for nesting, e.g.
+`CLINSERVE_LIMITS__MAX_IN_FLIGHT=64`. Bounds are validated here so a bad value fails at
+start-up with the setting's name, not later under load.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, Field, HttpUrl, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(os.environ.get("CLINSERVE_DATA_DIR") or user_data_dir("clinserve"))
+
+
+class ModelSettings(BaseModel):
+    """Which model the local worker serves. External workers announce their own models."""
+
+    path: str | None = Field(
+        default=None,
+        description="A local model directory or a hub id; empty means the packaged default "
+        "model (`clinserve model pull`).",
+    )
+    name: str = Field(
+        default="qwen2.5-coder-0.5b-instruct", description="Name clients use as `model`."
+    )
+
+
+class LocalWorkerSettings(BaseModel):
+    """The vLLM CPU worker `clinserve serve` starts when no external worker is configured."""
+
+    dtype: str = "bfloat16"
+    max_model_len: int = Field(default=4096, ge=128)
+    kv_cache_gib: float = Field(default=2.0, gt=0)
+    max_loras: int = Field(default=4, ge=1)
+    max_lora_rank: int = Field(default=64, ge=1)
+    enforce_eager: bool = False
+    tool_call_parser: str | None = Field(
+        default="hermes", description="vLLM tool-call parser (hermes suits the Qwen2.5 family)."
+    )
+    startup_timeout_s: float = Field(default=900.0, gt=0)
+    restart_backoff_s: float = Field(default=2.0, ge=0)
+    extra_args: list[str] = Field(default_factory=list)
+
+
+class LimitSettings(BaseModel):
+    """Admission and timeouts: bounded work in the gateway instead of an unbounded queue."""
+
+    max_in_flight: int = Field(default=256, ge=1, description="Concurrent upstream requests.")
+    max_queue: int = Field(default=256, ge=0, description="Requests allowed to wait for a slot.")
+    queue_timeout_s: float = Field(default=30.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    request_timeout_s: float = Field(
+        default=600.0, gt=0, description="Whole non-streaming request, and first byte of a stream."
+    )
+    stream_idle_timeout_s: float = Field(
+        default=120.0, gt=0, description="Longest silence between two chunks of a stream."
+    )
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    retry_attempts: int = Field(default=2, ge=0, description="Other workers tried before 1st byte.")
+
+
+class HealthSettings(BaseModel):
+    probe_interval_s: float = Field(default=5.0, gt=0)
+    probe_timeout_s: float = Field(default=3.0, gt=0)
+    failures_before_unhealthy: int = Field(default=2, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CLINSERVE_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    workers: Annotated[list[HttpUrl], NoDecode] = Field(
+        default_factory=list,
+        description="External vLLM servers (comma-separated). Empty: start a local CPU worker.",
+    )
+    worker_api_key: str | None = Field(
+        default=None, description="Bearer key the external workers expect."
+    )
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    local_worker: LocalWorkerSettings = Field(default_factory=LocalWorkerSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    drain_timeout_s: float = Field(default=60.0, ge=0, description="Grace for in-flight on stop.")
+    log_level: str = "info"
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _split_workers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def worker_urls(self) -> list[str]:
+        return [str(url).rstrip("/") for url in self.workers]
