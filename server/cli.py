@@ -71,5 +71,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"Starting a local vLLM CPU worker for {model} (log: {local_worker.log_path})")
     app = create_app(settings, local_worker=local_worker)
     print(f"Gateway on http://{settings.host}:{settings.port}/v1 (ready once /ready says so)")
-    serve(app, settings.host, settings.port, settings.log_level)
+    serve(app, settings.host, settings.port, settings.log_level, local_worker)
     return 0

@@ -16,6 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from server.gateway import Gateway
+from server.workers.local import LocalWorker
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,10 @@ class DrainingServer(uvicorn.Server):
         self.should_exit = True
 
 
-def run(app: FastAPI, host: str, port: int, log_level: str) -> None:
+def run(
+    app: FastAPI, host: str, port: int, log_level: str, local_worker: LocalWorker | None = None
+) -> None:
+    """Serve until stopped; the local worker never outlives the gateway, even on a forced exit."""
     gateway: Gateway = app.state.gateway
     config = uvicorn.Config(
         app,
@@ -53,4 +57,8 @@ def run(app: FastAPI, host: str, port: int, log_level: str) -> None:
         access_log=False,  # paths and statuses only go to metrics; bodies never to logs
         proxy_headers=False,
     )
-    DrainingServer(config, gateway).run()
+    try:
+        DrainingServer(config, gateway).run()
+    finally:
+        if local_worker is not None:
+            local_worker.kill_now()

@@ -7,18 +7,13 @@ start-up with the setting's name, not later under load.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, Field, HttpUrl, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
-def _default_data_dir() -> Path:
-    from platformdirs import user_data_dir
-
-    return Path(os.environ.get("CLINSERVE_DATA_DIR") or user_data_dir("clinserve"))
+from weights.location import default_data_dir
 
 
 class ModelSettings(BaseModel):
@@ -81,7 +76,7 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    data_dir: Path = Field(default_factory=_default_data_dir)
+    data_dir: Path = Field(default_factory=default_data_dir)
     workers: Annotated[list[HttpUrl], NoDecode] = Field(
         default_factory=list,
         description="External vLLM servers (comma-separated). Empty: start a local CPU worker.",

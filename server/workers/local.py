@@ -127,6 +127,13 @@ class LocalWorker:
             self.restarts += 1
             await self._spawn()
 
+    def kill_now(self) -> None:
+        """Last resort when the event loop is gone (forced exit): never leave an orphan."""
+        process = self._process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
     async def stop(self) -> None:
         self._stopping = True
         if self._supervisor is not None:
