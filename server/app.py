@@ -1,6 +1,6 @@
 """The app factory: build every long-lived object once, hang it on `app.state`, no globals.
 
-Tests build apps with fake workers or an httpx transport; `clinserve serve` builds one with
+Tests build apps against fake workers on real ports; `clinserve serve` builds one with
 the configured workers and, when none is configured, the managed local vLLM worker.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import FastAPI
 
 from server.gateway import build_gateway
@@ -23,14 +22,11 @@ from server.workers.pool import Worker
 def create_app(
     settings: Settings,
     *,
-    workers: list[Worker] | None = None,
     local_worker: LocalWorker | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
-    """An app serving `workers` (default: the configured URLs) plus `local_worker` if given."""
-    if workers is None:
-        workers = [Worker(url, settings.worker_api_key) for url in settings.worker_urls]
-    gateway = build_gateway(settings, workers, transport)
+    """An app serving the configured worker URLs, plus `local_worker` if given."""
+    workers = [Worker(url, settings.worker_api_key) for url in settings.worker_urls]
+    gateway = build_gateway(settings, workers)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -44,7 +40,6 @@ def create_app(
             await gateway.pool.stop()
             if local_worker is not None:
                 await local_worker.stop()
-            await gateway.pool.client.aclose()
 
     app = FastAPI(
         title="clinserve",

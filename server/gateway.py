@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
-
 from server.admission import Admission
 from server.metrics import Metrics
 from server.pipeline.chat import CompletionPipeline
@@ -25,16 +23,9 @@ class Gateway:
     pipeline: CompletionPipeline
 
 
-def build_gateway(
-    settings: Settings, workers: list[Worker], transport: httpx.AsyncBaseTransport | None = None
-) -> Gateway:
+def build_gateway(settings: Settings, workers: list[Worker]) -> Gateway:
     limits = settings.limits
-    client = httpx.AsyncClient(
-        transport=transport,
-        timeout=httpx.Timeout(connect=limits.connect_timeout_s, read=None, write=None, pool=None),
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=limits.max_in_flight),
-    )
-    pool = WorkerPool(workers, client, settings.health)
+    pool = WorkerPool(workers, settings.health, limits.connect_timeout_s)
     admission = Admission(limits.max_in_flight, limits.max_queue, limits.queue_timeout_s)
     metrics = Metrics()
     pipeline = CompletionPipeline(Upstream(pool, limits), admission, metrics)

@@ -48,10 +48,11 @@ async def relay(
         async for chunk in chunks:
             buffer += chunk
             *events, buffer = buffer.split(_SEPARATOR)
+            out: list[bytes] = []  # one write per upstream read, however many events it held
             for event in events:
                 if event == DONE:
-                    yield _final_chunk(summary, final_extension())
-                    yield event + _SEPARATOR
+                    out.append(_final_chunk(summary, final_extension()))
+                    out.append(event + _SEPARATOR)
                     continue
                 if not summary.header:
                     summary.header = _header(_data(event))
@@ -61,7 +62,9 @@ async def relay(
                         summary.usage = data["usage"]
                         if drop_usage_chunk and data.get("choices") == []:
                             continue
-                yield event + _SEPARATOR
+                out.append(event + _SEPARATOR)
+            if out:
+                yield b"".join(out)
     except GatewayError as exc:
         summary.error = exc
         yield (

@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from server.gateway import Gateway
 
 
-def _gateway(request: Request) -> Gateway:
+async def _gateway(request: Request) -> Gateway:
+    """Async on purpose: FastAPI runs a plain `def` dependency in a thread pool per request."""
     gateway: Gateway = request.app.state.gateway
     return gateway
 

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from server.errors import InvalidRequest, PayloadTooLarge
@@ -39,7 +40,10 @@ async def completions(request: Request, gateway: GatewayDep) -> Response:
 
 
 async def _complete(route: Route, request: Request, gateway: GatewayDep) -> Response:
-    body = await _json_body(request, gateway.settings.limits.max_body_bytes)
+    try:
+        body = await _json_body(request, gateway.settings.limits.max_body_bytes)
+    except ClientDisconnect:  # hung up mid-body: nothing to answer, nothing to log
+        return Response(status_code=499)
     if isinstance(body, dict) and isinstance(body.get("model"), str):
         request.state.model = body["model"]
     context = RequestContext(request.state.request_id, request.state.received)
@@ -88,23 +92,26 @@ async def _json_body(request: Request, limit: int) -> Any:
 
 
 async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T:
-    """Run `work`, cancelling it (and so the upstream request) if the client hangs up."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(request))
+    """Await `work` in this task, cancelling it (and so the upstream request) if the client
+    hangs up. One watcher task per request, no `asyncio.wait`: this is on the hot path."""
+    handler = asyncio.current_task()
+    assert handler is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        handler.cancel()
+
+    watcher = asyncio.create_task(watch())
     try:
-        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        return await work
+    except asyncio.CancelledError:
+        if gone:
+            handler.uncancel()  # the cancellation was ours; the task itself carries on
+            raise ClientGone from None
+        raise
     finally:
         watcher.cancel()
-    if task in done:
-        return task.result()
-    task.cancel()
-    try:
-        await task
-    except BaseException:  # noqa: BLE001 - whatever it was, the client is gone
-        pass
-    raise ClientGone
-
-
-async def _disconnected(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass

@@ -15,11 +15,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 from server.errors import GatewayError, UpstreamRejected, UpstreamTimeout, WorkerFailed
 from server.settings import LimitSettings
 from server.workers.pool import Worker, WorkerPool
+
+_JSON = {"Content-Type": "application/json"}
 
 
 @dataclass
@@ -37,8 +39,7 @@ class UpstreamStream:
 
     worker: Worker
     first: bytes
-    reader: AsyncIterator[bytes]
-    response: httpx.Response
+    response: aiohttp.ClientResponse
     idle_timeout_s: float
     started: float
     release: Callable[[], None]
@@ -51,23 +52,26 @@ class UpstreamStream:
             while True:
                 try:
                     async with asyncio.timeout(self.idle_timeout_s):
-                        chunk = await anext(self.reader)
-                except StopAsyncIteration:
-                    break
+                        chunk = await self.response.content.readany()
                 except TimeoutError as exc:
                     raise UpstreamTimeout("The worker stopped sending for too long.") from exc
-                except httpx.HTTPError as exc:
+                except aiohttp.ClientError as exc:
                     raise WorkerFailed("The worker broke off the stream.") from exc
+                if not chunk:
+                    break
                 yield chunk
         finally:
             await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the upstream connection: vLLM sees the disconnect and aborts generation."""
+        """Drop the upstream connection: vLLM sees the disconnect and aborts generation."""
         if not self._closed:
             self._closed = True
             self.upstream_s = time.perf_counter() - self.started
-            await self.response.aclose()
+            if self.response.content.at_eof():
+                self.response.release()  # finished cleanly: the connection can be reused
+            else:
+                self.response.close()
             self.release()
 
 
@@ -81,6 +85,7 @@ class Upstream:
     async def post(
         self, path: str, body: dict[str, Any], model: str, *, stream: bool
     ) -> UpstreamReply | UpstreamStream:
+        payload = json.dumps(body, separators=(",", ":")).encode()
         tried: set[str] = set()
         failure: GatewayError | None = None
         for _ in range(1 + self.limits.retry_attempts):
@@ -92,14 +97,14 @@ class Upstream:
                 raise
             tried.add(worker.url)
             try:
-                return await self._attempt(worker, path, body, stream=stream)
+                return await self._attempt(worker, path, payload, stream=stream)
             except _Retryable as retryable:
                 failure = retryable.error
         assert failure is not None
         raise failure
 
     async def _attempt(
-        self, worker: Worker, path: str, body: dict[str, Any], *, stream: bool
+        self, worker: Worker, path: str, payload: bytes, *, stream: bool
     ) -> UpstreamReply | UpstreamStream:
         worker.in_flight += 1
 
@@ -107,53 +112,47 @@ class Upstream:
             worker.in_flight -= 1
 
         started = time.perf_counter()
-        response: httpx.Response | None = None
+        response: aiohttp.ClientResponse | None = None
         handed_over: UpstreamStream | None = None
         try:
             async with asyncio.timeout(self.limits.request_timeout_s):
-                request = self.pool.client.build_request(
-                    "POST", worker.url + path, json=body, headers=worker.headers
+                response = await self.pool.session.post(
+                    worker.url + path, data=payload, headers={**_JSON, **worker.headers}
                 )
-                response = await self.pool.client.send(request, stream=True)
-                if response.status_code >= 500:
-                    await response.aread()
-                    self.pool.record_failure(worker, reason=f"HTTP {response.status_code}")
-                    raise _Retryable(WorkerFailed(f"The worker failed ({response.status_code})."))
-                if response.status_code >= 400:
-                    raise UpstreamRejected(
-                        response.status_code, _json_or_none(await response.aread())
-                    )
+                if response.status >= 500:
+                    self.pool.record_failure(worker, reason=f"HTTP {response.status}")
+                    raise _Retryable(WorkerFailed(f"The worker failed ({response.status})."))
+                if response.status >= 400:
+                    raise UpstreamRejected(response.status, _json_or_none(await response.read()))
                 if stream:
-                    reader = response.aiter_bytes()
-                    first = await anext(reader, b"")
+                    first = await response.content.readany()
                     if not first:
                         raise _Retryable(WorkerFailed("The worker closed the stream at once."))
                     handed_over = UpstreamStream(
                         worker,
                         first,
-                        reader,
                         response,
                         self.limits.stream_idle_timeout_s,
                         started,
                         release,
                     )
                     return handed_over
-                payload = _json_or_none(await response.aread())
-                if not isinstance(payload, dict):
+                reply = _json_or_none(await response.read())
+                if not isinstance(reply, dict):
                     raise _Retryable(WorkerFailed("The worker answered with invalid JSON."))
-                return UpstreamReply(worker, payload, time.perf_counter() - started)
+                return UpstreamReply(worker, reply, time.perf_counter() - started)
         except TimeoutError as exc:
             raise UpstreamTimeout("The worker did not answer in time.") from exc
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        except aiohttp.ClientConnectorError as exc:
             self.pool.record_failure(worker, reason=type(exc).__name__, fatal=True)
             raise _Retryable(WorkerFailed("Could not reach the worker.")) from exc
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             self.pool.record_failure(worker, reason=type(exc).__name__)
             raise _Retryable(WorkerFailed("The worker broke off the request.")) from exc
         finally:
             if handed_over is None:  # otherwise the stream closes and releases when done
                 if response is not None:
-                    await response.aclose()
+                    response.close()
                 release()
 
 
