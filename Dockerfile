@@ -7,6 +7,7 @@ COPY pyproject.toml README.md ./
 COPY cli ./cli
 COPY server ./server
 COPY weights ./weights
+COPY perturbation ./perturbation
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim

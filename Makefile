@@ -35,6 +35,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks.gateway_overhead
+	$(BIN)/python -m benchmarks.intake
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -53,13 +53,12 @@ from benchmarks.loadgen import (
     paired_plan,
     single_plan,
 )
+from benchmarks.markdown import RESULTS_MD, update_results_md
 from benchmarks.processes import Child, CpuMeter, free_port, start_child, stop_child, wait_until_ok
 from benchmarks.pyspy import Recording, py_spy_binary
 from benchmarks.rawhttp import RawClient
-from benchmarks.report import render_markdown, update_results_md
+from benchmarks.report import render_markdown
 from benchmarks.stats import summarise_plain, summarise_step, summarise_stream
-
-_RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 # --- parameters --------------------------------------------------------------------------
@@ -118,7 +117,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Params, Path, Path | None, b
         "--results-md",
         type=Path,
         help=f"Markdown file whose 'Gateway overhead' section to refresh "
-        f"(default: {_RESULTS_MD.name} on full runs, none with --quick or --profile)",
+        f"(default: {RESULTS_MD.name} on full runs, none with --quick or --profile)",
     )
     args = parser.parse_args(argv)
     params = Params.quick_run() if args.quick else Params()
@@ -130,7 +129,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Params, Path, Path | None, b
         "profile": args.profile or None,
     }
     params = Params(**{**asdict(params), **{k: v for k, v in overrides.items() if v is not None}})
-    results_md = args.results_md or (None if args.quick or args.profile else _RESULTS_MD)
+    results_md = args.results_md or (None if args.quick or args.profile else RESULTS_MD)
     return params, args.out, results_md, args.check
 
 
@@ -521,7 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(markdown)
     if results_md is not None:
-        update_results_md(results_md, markdown)
+        update_results_md(results_md, "gateway_overhead", markdown)
         print(f"updated {results_md}")
     return 1 if check and not all(t["met"] for t in results["targets"]) else 0
 

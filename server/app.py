@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from server.gateway import build_gateway
 from server.middleware import RequestObservation
-from server.routes import errors, health, openai
+from server.routes import clinical, errors, health, openai
 from server.settings import Settings
 from server.workers.local import LocalWorker
 from server.workers.pool import Worker
@@ -30,6 +30,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        gateway.pipeline.intake.warm_up()
         if local_worker is not None:
             gateway.pool.add(local_worker.worker)
             await local_worker.start()
@@ -50,6 +51,7 @@ def create_app(
     app.state.gateway = gateway
     errors.install(app)
     app.include_router(openai.router)
+    app.include_router(clinical.router)
     app.include_router(health.router)
     app.add_middleware(RequestObservation, metrics=gateway.metrics)
     return app

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from perturbation.engine import RulesEngine
 from server.admission import Admission
 from server.metrics import Metrics
 from server.pipeline.chat import CompletionPipeline
+from server.pipeline.intake import IntakeStage
 from server.settings import Settings
 from server.workers.pool import Worker, WorkerPool
 from server.workers.upstream import Upstream
@@ -28,5 +30,6 @@ def build_gateway(settings: Settings, workers: list[Worker]) -> Gateway:
     pool = WorkerPool(workers, settings.health, limits.connect_timeout_s)
     admission = Admission(limits.max_in_flight, limits.max_queue, limits.queue_timeout_s)
     metrics = Metrics()
-    pipeline = CompletionPipeline(Upstream(pool, limits), admission, metrics)
+    intake = IntakeStage(RulesEngine(), settings.intake)
+    pipeline = CompletionPipeline(intake, Upstream(pool, limits), admission, metrics)
     return Gateway(settings, pool, admission, metrics, pipeline)

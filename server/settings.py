@@ -8,7 +8,7 @@ start-up with the setting's name, not later under load.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, HttpUrl, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -63,6 +63,22 @@ class LimitSettings(BaseModel):
     retry_attempts: int = Field(default=2, ge=0, description="Other workers tried before 1st byte.")
 
 
+IntakeMode = Literal["off", "annotate", "normalize"]
+
+
+class IntakeSettings(BaseModel):
+    """Patient-language analysis on the way in (per deployment; a request may override)."""
+
+    mode: IntakeMode = Field(
+        default="annotate",
+        description="off | annotate (intake note in the system prompt, the patient's words "
+        "untouched) | normalize (the last user message replaced by the corrected text).",
+    )
+    max_chars: int = Field(
+        default=20_000, ge=100, description="Longer messages are passed on unanalysed."
+    )
+
+
 class HealthSettings(BaseModel):
     probe_interval_s: float = Field(default=5.0, gt=0)
     probe_timeout_s: float = Field(default=3.0, gt=0)
@@ -88,6 +104,7 @@ class Settings(BaseSettings):
     local_worker: LocalWorkerSettings = Field(default_factory=LocalWorkerSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
     drain_timeout_s: float = Field(default=60.0, ge=0, description="Grace for in-flight on stop.")
     log_level: str = "info"
 

@@ -1,7 +1,7 @@
 """The request path for chat and text completions, top to bottom.
 
-    validate -> (intake -> retrieval -> prompt assembly, in later stages) -> admission
-             -> worker pool -> answer (+ `clinical` extension) -> metrics
+    validate -> intake (analysis, note or correction, red flags) -> (retrieval, later)
+             -> admission -> worker pool -> answer (+ `clinical` extension) -> metrics
 
 Each stage is a plain object built once at start-up; nothing here knows about HTTP, so
 tests drive the path directly and the routes stay thin.
@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from server.admission import Admission
 from server.metrics import Metrics
+from server.pipeline.intake import IntakeOutcome, IntakeStage, requested_mode
 from server.pipeline.stream import StreamSummary, relay
 from server.pipeline.validation import validate
 from server.protocol import ChatCompletionRequest, CompletionRequest, upstream_body
@@ -58,7 +59,10 @@ class StreamedAnswer:
 
 
 class CompletionPipeline:
-    def __init__(self, upstream: Upstream, admission: Admission, metrics: Metrics) -> None:
+    def __init__(
+        self, intake: IntakeStage, upstream: Upstream, admission: Admission, metrics: Metrics
+    ) -> None:
+        self.intake = intake
         self.upstream = upstream
         self.admission = admission
         self.metrics = metrics
@@ -69,6 +73,11 @@ class CompletionPipeline:
         path, schema = _ROUTES[route]
         request = validate(schema, body)
         outgoing = upstream_body(body)
+        mode = requested_mode(body.get("clinical"), self.intake.settings.mode)
+        intake = IntakeOutcome("off", [])  # text completions carry no patient turn
+        if route == "chat":
+            intake = self.intake.run(outgoing["messages"], mode)
+            outgoing["messages"] = intake.messages
         client_wants_usage = bool(request.stream_options and request.stream_options.include_usage)
         if request.stream and not client_wants_usage:
             # Ask for usage on our own account (token metrics); the relay drops that chunk.
@@ -86,19 +95,26 @@ class CompletionPipeline:
             raise
         if isinstance(reply, UpstreamReply):
             await resources.aclose()
-            return self._complete(route, request.model, reply, context)
+            return self._complete(route, request.model, reply, context, intake)
 
         async def release() -> None:
             await reply.aclose()
             await resources.aclose()
 
-        events = self._stream(route, request.model, reply, context, release, client_wants_usage)
+        events = self._stream(
+            route, request.model, reply, context, intake, release, client_wants_usage
+        )
         return StreamedAnswer(request.model, events, release)
 
     def _complete(
-        self, route: Route, model: str, reply: UpstreamReply, context: RequestContext
+        self,
+        route: Route,
+        model: str,
+        reply: UpstreamReply,
+        context: RequestContext,
+        intake: IntakeOutcome,
     ) -> Answer:
-        reply.body["clinical"] = self._extension(context)
+        reply.body["clinical"] = self._extension(context, intake)
         self.metrics.record_usage(model, reply.body.get("usage"))
         total = time.perf_counter() - context.received
         self.metrics.overhead.labels(route).observe(max(total - reply.upstream_s, 0.0))
@@ -110,6 +126,7 @@ class CompletionPipeline:
         model: str,
         stream: UpstreamStream,
         context: RequestContext,
+        intake: IntakeOutcome,
         release: Callable[[], Awaitable[None]],
         client_wants_usage: bool,
     ) -> AsyncGenerator[bytes, None]:
@@ -120,7 +137,7 @@ class CompletionPipeline:
                 stream.chunks(),
                 summary,
                 drop_usage_chunk=not client_wants_usage,
-                final_extension=lambda: self._extension(context),
+                final_extension=lambda: self._extension(context, intake),
             ):
                 if first:
                     first = False
@@ -133,12 +150,12 @@ class CompletionPipeline:
             self.metrics.overhead.labels(route).observe(max(total - stream.upstream_s, 0.0))
 
     @staticmethod
-    def _extension(context: RequestContext) -> dict[str, Any]:
-        """The `clinical` object; intake, citations and red flags fill in as stages land."""
+    def _extension(context: RequestContext, intake: IntakeOutcome) -> dict[str, Any]:
+        """The `clinical` object; citations and the adapter fill in as their stages land."""
         return {
             "request_id": context.request_id,
             "adapter": None,
-            "intake": None,
+            "intake": intake.extension(),
             "citations": [],
-            "red_flags": [],
+            "red_flags": intake.red_flags(),
         }

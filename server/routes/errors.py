@@ -6,8 +6,9 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from server.errors import (
     GatewayError,
@@ -48,6 +49,11 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(InvalidRequest(str(first.get("msg", "Invalid request.")), param=loc))
 
 
+async def _client_left(_: Request, __: Exception) -> Response:
+    """The client hung up while sending its body: nobody to answer, nothing worth logging."""
+    return Response(status_code=499)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception(
         "unhandled error on %s (request %s)",
@@ -63,4 +69,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_left)
     app.add_exception_handler(Exception, _unexpected)

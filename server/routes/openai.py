@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from server.errors import InvalidRequest, PayloadTooLarge
@@ -40,10 +39,7 @@ async def completions(request: Request, gateway: GatewayDep) -> Response:
 
 
 async def _complete(route: Route, request: Request, gateway: GatewayDep) -> Response:
-    try:
-        body = await _json_body(request, gateway.settings.limits.max_body_bytes)
-    except ClientDisconnect:  # hung up mid-body: nothing to answer, nothing to log
-        return Response(status_code=499)
+    body = await read_json_body(request, gateway.settings.limits.max_body_bytes)
     if isinstance(body, dict) and isinstance(body.get("model"), str):
         request.state.model = body["model"]
     context = RequestContext(request.state.request_id, request.state.received)
@@ -76,7 +72,8 @@ class _EventStream(StreamingResponse):
             await self.answer.aclose()
 
 
-async def _json_body(request: Request, limit: int) -> Any:
+async def read_json_body(request: Request, limit: int) -> Any:
+    """The body as JSON, refusing it (413) as soon as it grows past `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")

@@ -1,0 +1,83 @@
+"""Negation scopes in English and Chinese, NegEx-style: trigger, then a bounded scope.
+
+Safety rule for the whole package: a symptom inside a negation scope is reported as denied
+and is never corrected into a present symptom. "No fever" and "没发烧" stay negative.
+
+Phrases that contain a negation word but state a symptom ("can't breathe", "no appetite",
+"没劲", "睡不着", "烧不退") are pseudo-negations: they open no scope. A symptom phrase that
+itself begins with the trigger is not inside the scope either, because scopes start after
+the trigger.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from perturbation.document import Document
+
+_EN_TRIGGER = re.compile(
+    r"\b(?:no|not|never|without|denie[sd]|deny|denying|negative for|free of|absence of|"
+    r"(?:do|does|did|have|has|had)n'?t(?: have| had| got| get| notice)?|"
+    r"(?:do|does|did) not(?: have| notice)?|ha(?:ve|s|d) not had)\b",
+    re.IGNORECASE,
+)
+_EN_PSEUDO = re.compile(
+    r"\b(?:not able to|not stop\w*|(?:does|did|do|has|have|had)n'?t (?:stop\w*|go(?:ne)? away|"
+    r"improv\w*|get(?:ting)? better|help\w*|work\w*)|not (?:improv\w*|getting better|going away|"
+    r"go away|sure|only|just|feeling (?:well|good|great|right)|well|right)|no (?:appetite|"
+    r"energy|strength|feeling|sensation|pulse|idea|longer|matter|better|relief|change|sleep)|"
+    r"without (?:any )?(?:reason|warning|cause|relief)|"
+    r"(?:do|does|did)n'?t (?:want|wanna|wish|mean|think|know|care|mind|need)\b"
+    r"(?!\s+to (?:die|kill|end|hurt)))\b",
+    re.IGNORECASE,
+)
+_EN_END = re.compile(
+    r"[.;:!?\n]|,\s*(?:just|only|mainly|mostly|though|although|instead|rather)\b|"
+    r"\b(?:but|however|although|though|yet|except|apart from|aside from|"
+    r"because|since|so|which|who|that|while|and (?:i|she|he|it|my|now|then)|i (?:have|had|am|"
+    r"feel|get|got)|i'(?:m|ve)|my|now|still)\b",
+    re.IGNORECASE,
+)
+_EN_MAX_CHARS = 60
+
+_ZH_TRIGGER = re.compile(r"否认|并无|并未|从未|从没|没有|没|无|未|不")
+_ZH_PSEUDO = re.compile(
+    r"没劲|没力|没胃口|没食欲|没精神|没感觉|没知觉|没反应|没呼吸|没意识|没法|没办法|没用|没完|没停|"
+    r"没睡|没怎么睡|没好|无力|无法|无缘无故|不舒服|不适|不好|不停|不退|不止|不断|不行|不对|不能|不来气|"
+    r"不了|不出|不下|不着|不过|不住|不起|不清|不动|不上|不开|不到|不得|不知|不太好|不见好|"
+    r"不管|不少|不同|不会吧|不一定|不然|不是很好|未愈|未好|未见好"
+)
+_ZH_END = re.compile(r"[，,。；;！!？?\n]|但是|但|可是|不过|却|就是|然后|现在|而且|还")
+_ZH_SHORT_TRIGGERS = {"不": 3, "无": 4}  # characters of scope for these single-char triggers
+_ZH_MAX_CHARS = 12
+
+
+def negation_scopes(document: Document) -> tuple[tuple[int, int], ...]:
+    if document.language == "zh":
+        return _scopes(document.text, _ZH_TRIGGER, _ZH_PSEUDO, _ZH_END, _ZH_MAX_CHARS)
+    return _scopes(document.text, _EN_TRIGGER, _EN_PSEUDO, _EN_END, _EN_MAX_CHARS)
+
+
+def _scopes(
+    text: str,
+    trigger: re.Pattern[str],
+    pseudo: re.Pattern[str],
+    end: re.Pattern[str],
+    max_chars: int,
+) -> tuple[tuple[int, int], ...]:
+    pseudo_starts = {match.start() for match in pseudo.finditer(text)}
+    scopes: list[tuple[int, int]] = []
+    for match in trigger.finditer(text):
+        if match.start() in pseudo_starts:
+            continue
+        limit = _ZH_SHORT_TRIGGERS.get(match.group(), max_chars)
+        start = match.end()
+        stop = min(len(text), start + limit)
+        terminator = end.search(text, start, stop)
+        if terminator is not None:
+            stop = terminator.start()
+        if stop > start:
+            scopes.append((start, stop))
+    return tuple(scopes)

@@ -1,0 +1,368 @@
+"""Structural perturbations: who the message is about, whether it is written in sentences,
+and whether the story runs backwards.
+
+All three change how a message must be read rather than what it says, so none of them
+offers a correction: rewriting "my son has a fever, he..." or reordering a story would put
+words in the patient's mouth. Cue lists live in `lexicons/structural.yaml`.
+
+Incomplete grammar and clinical notes: notes are fragmentary by design ("Pt c/o chest pain
+x2d. Denies SOB."). We flag fragments only in messages that do not look like a note (two
+note markers, or one marker and no first-person words, switch the detector off) and only
+with a telegraphic cue: symptom words juxtaposed with no connector, a dangling word after
+a fragment ("headache since yesterday bad"), a run of very short verbless units ("fever.
+cough. 3 days. help"), space-separated Chinese words, or a whole message of fragments.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from perturbation.analysis import Finding
+from perturbation.document import Document
+from perturbation.lexicon import load
+from perturbation.symptoms import (
+    alternation,
+    any_between,
+    find_symptoms,
+    form_key,
+    sentence_span,
+    symptom_starts,
+    word_regex,
+)
+
+PERSPECTIVE = "structural.perspective_misalignment"
+GRAMMAR = "structural.incomplete_grammar"
+ORDER = "structural.reversed_order"
+
+_EN_TOKEN = re.compile(r"[a-z0-9][a-z0-9'’/&]*|\?\?|!!")
+_ZH_UNIT_SPLIT = re.compile(
+    r"[。！？；;!?\n，,、]+|(?<=[\u4e00-\u9fff])[ \t\u3000]+(?=[\u4e00-\u9fff])"
+)
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+_CLAUSE_SPLIT = re.compile(r"[.!?。！？；;\n,，]+|\b(?:and then|then|but)\b")
+
+
+@dataclass(frozen=True)
+class _Cues:
+    raw: dict[str, Any]
+    en_intro: re.Pattern[str]
+    en_proxy: re.Pattern[str]
+    zh_intro: re.Pattern[str]
+    zh_proxy: re.Pattern[str]
+    not_patient: dict[str, re.Pattern[str]]
+    health: dict[str, re.Pattern[str]]
+    third: dict[str, re.Pattern[str]]
+    first: dict[str, re.Pattern[str]]
+    note: dict[str, re.Pattern[str]]
+    informal: re.Pattern[str]
+    en_clause: re.Pattern[str]
+    en_connector: re.Pattern[str]
+    zh_function: re.Pattern[str]
+    strong: dict[str, re.Pattern[str]]
+    weak: dict[str, re.Pattern[str]]
+    present: dict[str, re.Pattern[str]]
+    anchors: dict[str, tuple[re.Pattern[str], dict[str, int]]]
+
+
+@cache
+def _cues() -> _Cues:
+    raw = load("structural")
+    p, g, o = raw["perspective"], raw["grammar"], raw["order"]
+    rel_en = alternation(p["en_relations"], True)
+    poss = alternation(p["en_possessives"], True)
+    rel_zh = alternation(p["zh_relations"], False)
+    return _Cues(
+        raw=raw,
+        en_intro=re.compile(rf"\b(?:{poss})\s+(?:{rel_en})(?:['’]s)?\b"),
+        en_proxy=re.compile(
+            rf"\b(?:{alternation(p['en_proxy_verbs'], True)})\s+(?:my|our|a)\s+(?:{rel_en})\b"
+            rf"|\b(?:{alternation(p['en_proxy_fixed'], True)})",
+        ),
+        zh_intro=re.compile(rf"(?:我们家|我家|我的|我)?(?:{rel_zh})(?:[他她](?![们]))?"),
+        zh_proxy=re.compile(
+            rf"(?:{alternation(p['zh_proxy_verbs'], False)})(?:我们家|我家|我)?(?:{rel_zh})"
+            rf"(?:{alternation(p['zh_proxy_after'], False)})"
+        ),
+        not_patient={
+            "en": re.compile(rf"\s*(?:{alternation(p['en_not_patient_after'], True)})"),
+            "zh": re.compile(alternation(p["zh_not_patient_after"], False)),
+        },
+        health={
+            "en": word_regex(p["health_words_en"], True),
+            "zh": word_regex(p["health_words_zh"], False),
+        },
+        third={
+            "en": word_regex(p["en_third_person"], True),
+            "zh": re.compile(r"[他她](?![们])"),
+        },
+        first={
+            "en": re.compile(rf"(?<![\w'’])(?:{alternation(p['en_first_person'], True)})\b"),
+            "zh": re.compile("我"),
+        },
+        note={
+            "en": word_regex(g["en_note_markers"], True),
+            "zh": word_regex(g["zh_note_markers"], False),
+        },
+        informal=word_regex(g["en_informal"], True),
+        en_clause=word_regex([*g["en_subjects"], *g["en_verbs"]], True),
+        en_connector=word_regex(g["en_connectors"], True),
+        zh_function=word_regex(g["zh_function"], False),
+        strong={"en": word_regex(o["en_strong"], True), "zh": word_regex(o["zh_strong"], False)},
+        weak={"en": word_regex(o["en_weak"], True), "zh": word_regex(o["zh_weak"], False)},
+        present={
+            "en": word_regex(o["en_present"], True),
+            "zh": word_regex(o["zh_present"], False),
+        },
+        anchors={
+            "en": (
+                word_regex(o["en_anchors"], True),
+                {form_key(k): v for k, v in o["en_anchors"].items()},
+            ),
+            "zh": (word_regex(o["zh_anchors"], False), dict(o["zh_anchors"])),
+        },  # fmt: skip
+    )
+
+
+def _finding(doc: Document, sub: str, start: int, end: int, confidence: float) -> Finding:
+    return Finding(sub, start, end, doc.text[start:end], confidence, None)
+
+
+# --- perspective ---------------------------------------------------------------------
+
+
+def detect_perspective_misalignment(doc: Document) -> list[Finding]:
+    """A third person is the patient ('my son has had a fever', '帮我妈问一下'), or the
+    narration switches person for the same patient ('I have a headache ... she vomited')."""
+    c = _cues()
+    lang = doc.language
+    symptoms = symptom_starts(doc)
+    out: list[Finding] = []
+    proxy = c.en_proxy if lang == "en" else c.zh_proxy
+    for match in proxy.finditer(doc.lower):
+        out.append(_finding(doc, PERSPECTIVE, match.start(), match.end(), 0.9))
+    intro = c.en_intro if lang == "en" else c.zh_intro
+    seen_sentences: set[int] = {sentence_span(doc, f.start)[0] for f in out}
+    relation_found = bool(out)
+    reach = 40 if lang == "en" else 12
+    for match in intro.finditer(doc.lower):
+        relation_found = True
+        if c.not_patient[lang].match(doc.lower, match.end()):
+            continue
+        s_start, s_end = sentence_span(doc, match.start())
+        if s_start in seen_sentences:
+            continue
+        # The relation must be the one with the complaint: a symptom or health word soon
+        # after it, before any first-person word ("my kids had one, then I got a fever").
+        window_end = min(s_end, match.end() + reach)
+        first = c.first[lang].search(doc.lower, match.end(), window_end)
+        stop = first.start() if first else window_end
+        # ... or a he/she in the same sentence that goes on to the complaint ("my dad is
+        # 78, he keeps saying his chest feels heavy")
+        pronoun = c.third[lang].search(doc.lower, match.end(), stop)
+        if pronoun is not None:
+            stop = s_end
+        if not (
+            any_between(symptoms, match.end(), stop)
+            or c.health[lang].search(doc.lower, match.end(), stop)
+        ):
+            continue
+        mixed = lang == "zh" and match.group()[-1] in "他她"
+        out.append(_finding(doc, PERSPECTIVE, match.start(), match.end(), 0.9 if mixed else 0.8))
+        seen_sentences.add(s_start)
+    if not relation_found:
+        out.extend(_person_switch(doc, symptoms))
+    return out
+
+
+def _person_switch(doc: Document, symptoms: list[int]) -> list[Finding]:
+    """'I have a headache ... she also vomited' with no third party introduced."""
+    c = _cues()
+    lang = doc.language
+    first_seen = False
+    for sentence in doc.sentences:
+        if not any_between(symptoms, sentence.start, sentence.end):
+            continue
+        text = doc.lower[sentence.start : sentence.end]
+        third = c.third[lang].search(text)
+        if first_seen and third and not c.first[lang].search(text[: third.start()]):
+            start = sentence.start + third.start()
+            return [_finding(doc, PERSPECTIVE, start, sentence.start + third.end(), 0.6)]
+        if c.first[lang].search(text):
+            first_seen = True
+    return []
+
+
+# --- incomplete grammar --------------------------------------------------------------
+
+
+def _note_like(doc: Document) -> bool:
+    c = _cues()
+    markers = len(c.note[doc.language].findall(doc.lower))
+    return markers >= 2 or (markers == 1 and not c.first[doc.language].search(doc.lower))
+
+
+def detect_incomplete_grammar(doc: Document) -> list[Finding]:
+    """Telegraphic fragments in a patient message (see the module docstring)."""
+    if _note_like(doc):
+        return []
+    units = _en_units(doc) if doc.language == "en" else _zh_units(doc)
+    out: list[Finding] = []
+    run: list[tuple[int, int, float]] = []
+    for start, end, score in units + [(len(doc.text), len(doc.text), 0.0)]:
+        if score > 0:
+            run.append((start, end, score))
+            continue
+        if run:
+            confidence = max(s for _, _, s in run)
+            out.append(_finding(doc, GRAMMAR, run[0][0], run[-1][1], confidence))
+            run = []
+    return out
+
+
+def _strip(doc: Document, start: int, end: int) -> tuple[int, int]:
+    while start < end and not doc.text[start].isalnum() and not _HAN.match(doc.text[start]):
+        start += 1
+    while end > start and doc.text[end - 1] in " \t\u3000,，":
+        end -= 1
+    return start, end
+
+
+def _en_units(doc: Document) -> list[tuple[int, int, float]]:
+    """Each sentence with a fragment score (0 = a clause, or no telegraphic cue)."""
+    c = _cues()
+    g = c.raw["grammar"]
+    greetings, dangling = set(g["en_greetings"]), set(g["en_dangling"])
+    symptoms = find_symptoms(doc)
+    starts = [m.start for m in symptoms]
+    rows: list[tuple[int, int, list[str], bool]] = []
+    for sentence in doc.sentences:
+        start, end = _strip(doc, sentence.start, sentence.end)
+        words = [w.strip(",:()'\"’") for w in doc.lower[start:end].split()]
+        words = [w for w in words if w]
+        if not words or " ".join(words) in greetings:
+            continue
+        fragment = c.en_clause.search(doc.lower, start, end) is None
+        rows.append((start, end, words, fragment))
+    if not rows:
+        return []
+    all_fragments = all(r[3] for r in rows)
+    informal = bool(c.informal.search(doc.lower)) or doc.text.strip()[:1].islower()
+    scored: list[tuple[int, int, float]] = []
+    for i, (start, end, words, fragment) in enumerate(rows):
+        score = 0.0
+        if fragment:
+            inside = symptoms[bisect_left(starts, start) : bisect_left(starts, end)]
+            gaps = [doc.text[a.end : b.start] for a, b in zip(inside, inside[1:], strict=False)]
+            if any(gap.strip() == "" for gap in gaps):
+                score = 0.8  # "stomach pain vomit": symptom words juxtaposed
+            elif inside and (words[-1] in dangling or " ".join(words[-2:]) in dangling):
+                score = 0.75  # "headache since yesterday bad"
+            elif len(words) <= 4 and any(
+                rows[j][3] and len(rows[j][2]) <= 4 for j in (i - 1, i + 1) if 0 <= j < len(rows)
+            ):
+                score = 0.7  # "fever. cough. 3 days. help"
+            elif len(words) >= 3 and c.en_connector.search(doc.lower, start, end) is None:
+                score = 0.6  # a bare chain of content words
+            elif all_fragments and (informal or len(rows) > 1):
+                score = 0.55
+            elif inside and informal:
+                score = 0.5  # "hi doc. sore throat and fever since monday. what ..."
+        scored.append((start, end, score))
+    return scored
+
+
+def _zh_units(doc: Document) -> list[tuple[int, int, float]]:
+    """Chinese units split at punctuation and at spaces between Han characters."""
+    c = _cues()
+    pieces: list[tuple[int, int, bool]] = []  # start, end, followed by a space
+    pos = 0
+    for sep in _ZH_UNIT_SPLIT.finditer(doc.text):
+        if sep.start() > pos:
+            pieces.append((pos, sep.start(), not sep.group().strip()))
+        pos = sep.end()
+    if pos < len(doc.text):
+        pieces.append((pos, len(doc.text), False))
+    symptoms = symptom_starts(doc)
+    function_words = [m.start() for m in c.zh_function.finditer(doc.lower)]
+    greetings = set(c.raw["grammar"]["zh_greetings"])
+    bare = [
+        b - a <= 12
+        and len(doc.text[a:b].strip()) <= 8
+        and not any_between(function_words, a, b)
+        and _HAN.search(doc.text, a, b) is not None
+        and doc.text[a:b].strip() not in greetings
+        for a, b, _ in pieces
+    ]
+    scored: list[tuple[int, int, float]] = []
+    last = len(pieces) - 1
+    for i, (start, end, spaced) in enumerate(pieces):
+        if not bare[i]:
+            scored.append((start, end, 0.0))
+            continue
+        score = 0.0
+        prev_spaced = i > 0 and pieces[i - 1][2] and bare[i - 1]
+        if (spaced and i < last and bare[i + 1]) or prev_spaced:
+            score = 0.8  # "发烧 咳嗽 三天": words separated by spaces
+        elif sum(bare[max(0, i - 2) : i + 3]) >= 3:
+            run = [j for j in (i - 1, i, i + 1) if 0 <= j <= last and bare[j]]
+            if any(any_between(symptoms, pieces[j][0], pieces[j][1]) for j in run):
+                score = 0.6  # "发烧，咳嗽，三天，难受": a list of bare words
+        scored.append((*_strip(doc, start, end), score))
+    return scored
+
+
+# --- reversed order ------------------------------------------------------------------
+
+
+def detect_reversed_order(doc: Document) -> list[Finding]:
+    """Newest state first, then backward references ('... before that', '之前', or a
+    later-mentioned time anchor that is older than an earlier one)."""
+    c = _cues()
+    lang = doc.language
+    symptoms = symptom_starts(doc)
+    out: list[Finding] = []
+    present = [m.start() for m in c.present[lang].finditer(doc.lower)]
+    for match in c.strong[lang].finditer(doc.lower):
+        told_before = bool(symptoms and symptoms[0] < match.start()) or bool(
+            present and present[0] < match.start()
+        )
+        if told_before:
+            out.append(_finding(doc, ORDER, match.start(), match.end(), 0.8))
+    for match in c.weak[lang].finditer(doc.lower):
+        # the earliest present-state cue is the one most likely in another clause
+        if present and present[0] < match.start() and _other_clause(doc, present[0], match.start()):
+            out.append(_finding(doc, ORDER, match.start(), match.end(), 0.6))
+    pattern, ranks = c.anchors[lang]
+    first_at: dict[int, int] = {}  # rank -> where an anchor of that rank was first told
+    for match in pattern.finditer(doc.lower):
+        rank = ranks[form_key(match.group()) if lang == "en" else match.group()]
+        newer = [pos for r, pos in first_at.items() if r < rank]
+        if newer and _other_clause(doc, min(newer), match.start()):
+            out.append(_finding(doc, ORDER, match.start(), match.end(), 0.65))
+        first_at.setdefault(rank, match.start())
+    return drop_overlaps(out)
+
+
+def _other_clause(doc: Document, earlier: int, later: int) -> bool:
+    return bool(_CLAUSE_SPLIT.search(doc.lower, earlier, later))
+
+
+def drop_overlaps(findings: list[Finding]) -> list[Finding]:
+    """The most confident of overlapping findings, in text order (bisect, not pairs)."""
+    starts: list[int] = []
+    ends: list[int] = []
+    kept: list[Finding] = []
+    for finding in sorted(findings, key=lambda f: (-f.confidence, f.start)):
+        i = bisect_left(starts, finding.start)
+        if i > 0 and ends[i - 1] > finding.start:
+            continue  # the kept span before it runs into it
+        if i < len(starts) and starts[i] < finding.end:
+            continue  # the kept span after it starts inside it
+        starts.insert(i, finding.start)
+        ends.insert(i, finding.end)
+        kept.append(finding)
+    return sorted(kept, key=lambda f: f.start)

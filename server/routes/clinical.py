@@ -1,0 +1,43 @@
+"""Clinical routes beside the OpenAI ones: `POST /v1/clinical/intake`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import Field, field_validator
+
+from server.errors import InvalidRequest
+from server.pipeline.validation import validate
+from server.protocol import OpenAIBaseModel
+from server.routes.deps import GatewayDep
+from server.routes.openai import read_json_body
+
+router = APIRouter()
+
+
+class IntakeRequest(OpenAIBaseModel):
+    text: str = Field(min_length=1)
+    lang: Literal["auto", "en", "zh"] = "auto"
+
+    @field_validator("text")
+    @classmethod
+    def _printable(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("text is empty")
+        if any(ord(c) < 32 and c not in "\n\r\t" for c in text) or "\ufffd" in text:
+            raise ValueError("text contains control characters or undecodable bytes")
+        return text
+
+
+@router.post("/v1/clinical/intake")
+async def intake(request: Request, gateway: GatewayDep) -> dict[str, Any]:
+    """The intake analysis of one message, as the chat pipeline would compute it."""
+    body = await read_json_body(request, gateway.settings.limits.max_body_bytes)
+    parsed = validate(IntakeRequest, body)
+    limit = gateway.settings.intake.max_chars
+    if len(parsed.text) > limit:
+        raise InvalidRequest(f"text: longer than {limit} characters", param="text")
+    language = None if parsed.lang == "auto" else parsed.lang
+    result = gateway.pipeline.intake.engine.analyze(parsed.text, language)
+    return result.to_json()

@@ -1,0 +1,113 @@
+"""Expression correction: standard wording, negation untouched, nothing invented."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+from perturbation import normalize as normalize_module
+from perturbation.analysis import Finding
+from perturbation.document import Document
+from perturbation.formal import detect_dialect, detect_internet_slang, detect_spelling_error
+from perturbation.normalize import apply_corrections, normalize
+
+
+def corrected(text: str, drop_filler: bool = True) -> str:
+    doc = Document.of(text)
+    findings = detect_internet_slang(doc) + detect_dialect(doc) + detect_spelling_error(doc)
+    return normalize(doc, findings, drop_filler=drop_filler)
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(normalize_module).failed == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("no feaver", "no fever"),
+        ("No feaver but diarea since monday", "No fever but diarrhea since monday"),
+        ("I don't have a cought, just the runs", "I don't have a cough, just diarrhea"),
+        ("denies vomitting", "denies vomiting"),
+        ("没发绕", "没发烧"),
+        ("没有咳簌，就是拉肚子", "没有咳嗽，就是腹泻"),
+        ("不心慌", "不心悸"),
+    ],
+)
+def test_negation_is_kept_and_only_the_symptom_word_is_corrected(text: str, expected: str) -> None:
+    assert corrected(text) == expected
+
+
+def test_a_correction_never_replaces_a_negation_word() -> None:
+    text = "no feaver"
+    doc = Document.of(text)
+    # a (wrong) finding that swallows the negation must not be applied
+    greedy = Finding("formal.spelling_error", 0, 9, "no feaver", 0.99, "fever")
+    assert normalize(doc, [greedy]) == "no feaver"
+    assert "没" in normalize(Document.of("没发绕"), [
+        Finding("formal.spelling_error", 0, 3, "没发绕", 0.99, "发烧")
+    ])  # fmt: skip
+
+
+def test_a_correction_never_introduces_a_negation() -> None:
+    doc = Document.of("feaver today")
+    bad = Finding("formal.spelling_error", 0, 6, "feaver", 0.9, "no fever")
+    assert normalize(doc, [bad]) == "feaver today"
+
+
+def test_pseudo_negations_inside_a_slang_phrase_are_corrected() -> None:
+    # "喘不上气" contains 不 but states a symptom; negation.py treats 不上 as a pseudo-negation
+    assert corrected("爬楼梯就喘不上气") == "爬楼梯就呼吸困难"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tbh my tummy is killing me rn", "my abdomen is causing severe pain"),
+        ("been puking all night lol", "been vomiting all night"),
+        ("Throwing up since Monday, ngl.", "Vomiting since Monday."),
+        ("My mum's been poorly and off her food",
+         "My mum's been unwell and loss of appetite"),
+        ("xswl，肚子疼死了", "剧烈腹痛"),
+        ("昨天开始脑壳疼，拉肚子，还打摆子", "昨天开始头痛，腹泻，还寒战"),
+        ("咳簌一个礼拜了，有高雪压，吃了布洛份", "咳嗽一个礼拜了，有高血压，吃了布洛芬"),
+    ],
+)  # fmt: skip
+def test_normalized_text_in_both_languages(text: str, expected: str) -> None:
+    assert corrected(text) == expected
+
+
+def test_filler_is_kept_when_asked() -> None:
+    assert corrected("tbh my tummy hurts lol", drop_filler=False) == "tbh my abdomen hurts lol"
+
+
+def test_slang_without_a_standard_term_and_not_filler_is_left_as_written() -> None:
+    assert corrected("最近上火了，破防了") == "最近上火了，破防了"
+
+
+def test_highest_confidence_wins_on_overlap() -> None:
+    text = "gippy tummy"
+    low = Finding("formal.internet_slang", 6, 11, "tummy", 0.8, "abdomen")
+    high = Finding("formal.dialect", 0, 11, "gippy tummy", 0.9, "diarrhea")
+    assert apply_corrections(text, [low, high]) == "diarrhea"
+    assert apply_corrections(text, [low]) == "gippy abdomen"
+
+
+def test_stale_findings_are_ignored() -> None:
+    # a finding whose text does not match the message (wrong offsets) changes nothing
+    stale = Finding("formal.spelling_error", 0, 6, "feaver", 0.9, "fever")
+    assert apply_corrections("cough and fever", [stale]) == "cough and fever"
+
+
+def test_clean_text_is_returned_unchanged() -> None:
+    text = "Patient reports productive cough and fever for 3 days. 患者否认胸痛。"
+    assert corrected(text) == text
+
+
+def test_no_symptom_is_added() -> None:
+    # every standard term in the output stands for words the patient wrote
+    text = "no feaver, no puking, 没发绕"
+    out = corrected(text)
+    assert out == "no fever, no vomiting, 没发烧"
+    assert out.count("no ") == 2 and "没" in out
