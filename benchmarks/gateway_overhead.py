@@ -82,6 +82,7 @@ class Params:
     request_timeout_s: float = 10.0
     ramp_timeout_s: float = 2.0
     seed: int = 20240601
+    intake: str = "off"  # the gateway's intake mode: "off" isolates the proxy itself
     quick: bool = False
     profile: bool = False  # py-spy the gateway during the non-streaming phase
 
@@ -107,6 +108,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Params, Path, Path | None, b
     parser.add_argument("--duration", type=float, help="non-streaming phase seconds")
     parser.add_argument("--stream-rate", type=float, help="streams/s per path")
     parser.add_argument("--seed", type=int)
+    parser.add_argument(
+        "--intake",
+        choices=["off", "annotate", "normalize"],
+        help="gateway intake mode (default off: the proxy's own overhead, issue 2's target)",
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument(
         "--profile",
@@ -126,6 +132,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Params, Path, Path | None, b
         "duration_s": args.duration,
         "stream_rate": args.stream_rate,
         "seed": args.seed,
+        "intake": args.intake,
         "profile": args.profile or None,
     }
     params = Params(**{**asdict(params), **{k: v for k, v in overrides.items() if v is not None}})
@@ -484,7 +491,8 @@ def run_benchmark(params: Params, out: Path) -> dict[str, Any]:
             mock = start_child("mock", mock_argv(params, mock_port), mock_port, out)
             children.append(mock)
             argv = gateway_argv(mock_port, gateway_port, data_dir)
-            gateway = start_child("gateway", argv, gateway_port, out, env=GATEWAY_ENV)
+            env = {**GATEWAY_ENV, "CLINSERVE_INTAKE__MODE": params.intake}
+            gateway = start_child("gateway", argv, gateway_port, out, env=env)
             children.append(gateway)
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 return runner.run(measure(params, mock, gateway, out))

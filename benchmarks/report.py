@@ -66,8 +66,9 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"{p['chunk_interval_ms']:g} ms, usage chunk, `[DONE]`. Raw ASGI on uvicorn "
         "(uvloop, httptools), its own process.",
         "- Gateway: `python -m cli.main serve --worker http://127.0.0.1:<mock>` "
-        "(`CLINSERVE_LOG_LEVEL=warning`, `CLINSERVE_DRAIN_TIMEOUT_S=5` so it stops quickly; "
-        "otherwise default settings), its own process, one uvicorn worker.",
+        "(`CLINSERVE_LOG_LEVEL=warning`, `CLINSERVE_DRAIN_TIMEOUT_S=5` so it stops quickly, "
+        f"`CLINSERVE_INTAKE__MODE={p.get('intake', 'off')}`; otherwise default settings), its "
+        "own process, one uvicorn worker.",
         f"- Load generator: {meta['load_generator']}; open loop, seeded ({p['seed']}) random "
         "order within evenly spaced direct/gateway pairs.",
         f"- Phases: non-streaming {p['rate']:g} req/s per path for {p['duration_s']:g} s; "

@@ -91,6 +91,13 @@ def summarise_plain(run: Run, chunks: int) -> dict[str, Any]:
         "gateway": g,
         "added": _added(d, g),
         "paired_difference": distribution(paired),
+        **_run_facts(run, chunks),
+    }
+
+
+def _run_facts(run: Run, chunks: int) -> dict[str, Any]:
+    """Errors per path, requests sent, load-generator lag and CPU: the same for every phase."""
+    return {
         "errors": {
             path: _errors([r for r in run.records if r.path == path], chunks)
             for path in (DIRECT, GATEWAY)
@@ -132,13 +139,7 @@ def summarise_stream(run: Run, chunks: int) -> dict[str, Any]:
         "gateway": g,
         "added": {metric: _added(d[metric], g[metric]) for metric in d},
         "paired_ttft_difference": distribution(paired_ttft),
-        "errors": {
-            path: _errors([r for r in run.records if r.path == path], chunks)
-            for path in (DIRECT, GATEWAY)
-        },
-        "sent": len(run.records),
-        "loadgen_lag": _lag(run.records),
-        "cpu_cores": run.cpu,
+        **_run_facts(run, chunks),
     }
 
 

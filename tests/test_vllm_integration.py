@@ -116,7 +116,8 @@ def test_stream_bytes_match_the_worker_apart_from_ids_and_our_chunk(stack: Stack
             "seed": 3, "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
     worker = stack.local.worker
     direct = _events(f"{worker.url}/v1/chat/completions", body, worker.headers)
-    through = _events(f"{stack.gateway.url}/v1/chat/completions", body, {})
+    untouched = {**body, "clinical": {"intake": "off"}}  # same prompt as the direct call
+    through = _events(f"{stack.gateway.url}/v1/chat/completions", untouched, {})
     assert through[-1] == "[DONE]" and direct[-1] == "[DONE]"
     ours = json.loads(through[-2])
     assert ours["choices"] == [] and "clinical" in ours
@@ -225,6 +226,20 @@ def test_prompt_over_context_window_is_400(stack: Stack) -> None:
         stack.sdk.chat.completions.create(model=MODEL, messages=user("word " * 3000), max_tokens=4)
     assert raised.value.status_code == 400
     assert raised.value.body and "context" in json.dumps(raised.value.body).lower()
+
+
+def test_intake_modes_reach_a_real_worker(stack: Stack) -> None:
+    """The intake note and a normalized message go through vLLM's real chat template."""
+    text = "it's probably nothing but my chest is crushing and my left arm is numb"
+    for mode in ("annotate", "normalize"):
+        completion = stack.sdk.chat.completions.create(
+            model=MODEL, messages=user(text), max_tokens=4,
+            extra_body={"clinical": {"intake": mode}},
+        )  # fmt: skip
+        clinical = (completion.model_extra or {})["clinical"]
+        assert clinical["intake"]["mode"] == mode
+        assert "cardiac_chest_pain" in {flag["id"] for flag in clinical["red_flags"]}
+        assert completion.usage is not None and completion.usage.prompt_tokens > 40
 
 
 def test_unknown_model_is_404(stack: Stack) -> None:
