@@ -3,9 +3,8 @@ duration and severity where the message states them.
 
 Safety rules kept here: a symptom is reported only when a lexicon form is literally in the
 text (never inferred), every mention's negation comes from the Document's negation scopes
-(`symptoms.is_negated`, a bisect form of `Document.is_negated` that a test holds equal to
-it: "no fever" / "没发烧" stay denied), and ICD-10-CM codes come only from the validated
-lexicon.
+(`Document.is_negated`, a bisect look-up: "no fever" / "没发烧" stay denied), and ICD-10-CM
+codes come only from the validated lexicon.
 Repeated mentions collapse to the first one, separately for present and denied mentions,
 so "no fever yesterday, but now I have a fever" keeps both facts.
 """
@@ -13,6 +12,7 @@ so "no fever yesterday, but now I have a fever" keeps both facts.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cache
 
@@ -25,7 +25,6 @@ from perturbation.symptoms import (
     find_sites,
     find_symptoms,
     form_key,
-    is_negated,
     sentence_span,
 )
 
@@ -213,7 +212,7 @@ def find_onset(doc: Document) -> str | None:
     if best is not None:
         return best[1]
     sudden = p.sudden[lang].search(doc.lower)
-    return "sudden" if sudden and not is_negated(doc, sudden.start(), sudden.end()) else None
+    return "sudden" if sudden and not doc.is_negated(sudden.start(), sudden.end()) else None
 
 
 def find_severity(doc: Document, present: list[Mention]) -> str | None:
@@ -222,7 +221,7 @@ def find_severity(doc: Document, present: list[Mention]) -> str | None:
     spans = {sentence_span(doc, m.start) for m in present}
     best = 0
     for match in p.severity[doc.language].finditer(doc.lower):
-        if is_negated(doc, match.start(), match.end()):
+        if doc.is_negated(match.start(), match.end()):
             continue
         if sentence_span(doc, match.start()) not in spans:
             continue
@@ -243,9 +242,12 @@ def find_site(doc: Document, present: list[Mention]) -> str | None:
     if not present:
         return None
     spans = {sentence_span(doc, m.start) for m in present}
-    taken = [(m.start, m.end) for m in find_symptoms(doc)]
+    mentions = find_symptoms(doc)  # sorted and non-overlapping: bisect for the one before
+    starts = [m.start for m in mentions]
     for site in find_sites(doc):
-        if any(a <= site.start < b for a, b in taken) or is_negated(doc, site.start, site.end):
+        i = bisect_right(starts, site.start) - 1
+        inside = i >= 0 and site.start < mentions[i].end
+        if inside or doc.is_negated(site.start, site.end):
             continue
         if sentence_span(doc, site.start) not in spans:
             continue
@@ -262,7 +264,7 @@ def extract_chief_complaint(doc: Document) -> ChiefComplaint:
     seen: set[tuple[str, bool]] = set()
     present: list[Mention] = []
     for mention in find_symptoms(doc):
-        negated = is_negated(doc, mention.start, mention.end)
+        negated = doc.is_negated(mention.start, mention.end)
         if not negated:
             present.append(mention)
         if (mention.term, negated) in seen:

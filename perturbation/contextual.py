@@ -112,6 +112,13 @@ def _unit_of(doc: Document, pos: int) -> tuple[int, int]:
 # --- subjective misdiagnosis ---------------------------------------------------------
 
 
+_CLINICIAN_BEFORE = {"en": 30, "zh": 8}
+_NEGATED_HEDGE = {
+    "en": re.compile(r"(?:n['’]t|\bnot)\s+$"),
+    "zh": re.compile(r"不$"),
+}
+
+
 def detect_subjective_misdiagnosis(doc: Document) -> list[Finding]:
     """A named condition the writer believes they have ('pretty sure it's a heart attack',
     '我觉得是胃炎'), surer when a source is cited ('I googled it', '百度说')."""
@@ -154,8 +161,10 @@ def detect_subjective_misdiagnosis(doc: Document) -> list[Finding]:
             )  # fmt: skip
             if cond is None:
                 continue
-            if any(hedge.start() < p < cond.start() for p in clinicians):
-                continue  # "I think the doctor said it's the flu"
+            if any(hedge.start() - _CLINICIAN_BEFORE[lang] < p < cond.start() for p in clinicians):
+                continue  # "I think the doctor said it's the flu", "the GP said it's probably ..."
+            if _NEGATED_HEDGE[lang].search(text, max(0, hedge.start() - 8), hedge.start()):
+                continue  # "I don't think it's my sugar": the writer rules it out
             confidence = 0.9 if sent.sources else _HEDGE_CONFIDENCE[kind]
             out.append(_finding(doc, MISDIAGNOSIS, hedge.start(), cond.end(), confidence))
             found = True

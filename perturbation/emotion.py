@@ -7,7 +7,7 @@ patient is downplaying something while describing symptoms; `mixed` is kept for 
 positive and strong negative feelings together.
 
 Cues are data (`lexicons/emotion.yaml`), compiled once and matched with the red-flag
-matcher (`perturbation.redflags.compile_branches`: literal prefilters, English on the
+matcher (`perturbation.patterns.compile_branches`: literal prefilters, English on the
 lower-cased text). A cue that starts inside a negation scope ("not scared", "不害怕") does
 not count. Intensity comes
 from cue strength, intensifiers right before a cue ("so scared", "好害怕"), exclamation marks,
@@ -25,7 +25,7 @@ from typing import Any, Literal
 from perturbation.analysis import Emotion, EmotionLabel, Finding, Span
 from perturbation.document import Document
 from perturbation.lexicon import LexiconError, load
-from perturbation.redflags import BranchSet, compile_branches, scan, text_index
+from perturbation.patterns import BranchSet, compile_branches, scan, text_index
 
 Kind = Literal["positive", "negative", "repressed"]
 _SUBCATEGORY: dict[Kind, str] = {

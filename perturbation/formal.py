@@ -19,6 +19,8 @@ symptom into a present one) is enforced when corrections are applied, in
 from __future__ import annotations
 
 import re
+import re._constants as _constants
+import re._parser as _parser
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -107,7 +109,10 @@ def word_positions(text: str) -> dict[str, tuple[int, ...]]:
     message and shared by every English table: each table then only intersects key sets."""
     positions: dict[str, list[int]] = {}
     for match in _KEY_WORD.finditer(text):
-        positions.setdefault(_key(match.group()), []).append(match.start())
+        word = match.group()
+        positions.setdefault(_key(word), []).append(match.start())
+        if "'" in word:  # "hubby's", "tummy's": the word before the clitic is a key too
+            positions.setdefault(_key(word.split("'")[0]), []).append(match.start())
     return {key: tuple(starts) for key, starts in positions.items()}
 
 
@@ -135,7 +140,76 @@ def _finder(bodies: list[str], language: str) -> re.Pattern[str] | None:
     if language == "en":
         # every English entry starts with a letter: skip spaces, punctuation and Chinese
         alternation = rf"(?<![A-Za-z0-9])(?=[A-Za-z])(?:{alternation})"
+    else:
+        # a literal prefilter: the characters an entry can start with (a superset), checked
+        # once per position before the alternatives are tried one by one
+        firsts: set[str] = set()
+        for body in bodies:
+            chars = _first_chars(body)
+            if chars is None:
+                break
+            firsts |= chars
+        else:
+            chars_class = "".join(re.escape(c) for c in sorted(firsts))
+            alternation = rf"(?=[{chars_class}])(?:{alternation})"
     return re.compile(alternation, re.IGNORECASE)
+
+
+def _first_chars(body: str) -> set[str] | None:
+    """The characters a match of `body` can start with, or None when unknown or unbounded."""
+    try:
+        parsed = _parser.parse(_TARGET.sub("(?:", body))
+    except re.error:
+        return None
+    found = _firsts(list(parsed))
+    return None if found is None or found[1] else found[0]
+
+
+def _firsts(items: list[Any]) -> tuple[set[str], bool] | None:
+    """(possible first characters, whether the sequence can match the empty string)."""
+    chars: set[str] = set()
+    for op, av in items:
+        found = _first_of(op, av)
+        if found is None:
+            return None
+        chars |= found[0]
+        if not found[1]:
+            return chars, False
+    return chars, True
+
+
+def _first_of(op: Any, av: Any) -> tuple[set[str], bool] | None:
+    c = _constants
+    if op is c.LITERAL:
+        return {chr(av)}, False
+    if op is c.IN:
+        chars: set[str] = set()
+        for kind, value in av:
+            if kind is c.LITERAL:
+                chars.add(chr(value))
+            elif kind is c.RANGE and value[1] - value[0] <= 512:
+                chars.update(chr(i) for i in range(value[0], value[1] + 1))
+            else:
+                return None
+        return chars, False
+    if op in (c.ASSERT, c.ASSERT_NOT, c.AT):  # zero-width: the next item decides
+        return set(), True
+    if op is c.SUBPATTERN:
+        return _firsts(list(av[-1]))
+    if op is c.BRANCH:
+        union: set[str] = set()
+        nullable = False
+        for alternative in av[1]:
+            found = _firsts(list(alternative))
+            if found is None:
+                return None
+            union |= found[0]
+            nullable = nullable or found[1]
+        return union, nullable
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT):
+        found = _firsts(list(av[2]))
+        return None if found is None else (found[0], found[1] or av[0] == 0)
+    return None
 
 
 def compile_table(items: Iterable[Mapping[str, Any]], language: str, default: float) -> PhraseTable:
@@ -194,7 +268,9 @@ def filler_terms() -> frozenset[str]:
 
 
 def _scan(doc: Document, tables: Mapping[str, PhraseTable], subcategory: str) -> list[Finding]:
-    text = doc.text.translate(_APOSTROPHES)
+    text = doc.text
+    if "\u2019" in text or "\u2018" in text:  # translating costs a copy of the message
+        text = text.translate(_APOSTROPHES)
     languages = ["en", "zh"] if doc.language == "zh" or _CJK.search(text) else ["en"]
     findings: list[Finding] = []
     for lang in languages:

@@ -60,6 +60,19 @@ def negation_scopes(document: Document) -> tuple[tuple[int, int], ...]:
     return _scopes(document.text, _EN_TRIGGER, _EN_PSEUDO, _EN_END, _EN_MAX_CHARS)
 
 
+_LIST_SEPARATOR = "、"
+_LIST_MAX_CHARS = 80
+
+
+def _through_list(text: str, start: int, stop: int, end: re.Pattern[str]) -> int:
+    """Carry a denial through an enumeration ("否认发烧、咳嗽、腹泻、胸痛"): when the length
+    limit cut a scope inside a '、' list, the scope runs on to the end of the clause."""
+    cap = min(len(text), start + _LIST_MAX_CHARS)
+    terminator = end.search(text, start, cap)
+    clause_end = terminator.start() if terminator is not None else cap
+    return clause_end if _LIST_SEPARATOR in text[start:clause_end] else stop
+
+
 def _scopes(
     text: str,
     trigger: re.Pattern[str],
@@ -78,6 +91,8 @@ def _scopes(
         terminator = end.search(text, start, stop)
         if terminator is not None:
             stop = terminator.start()
+        elif limit == max_chars:
+            stop = _through_list(text, start, stop, end)
         if stop > start:
             scopes.append((start, stop))
     return tuple(scopes)

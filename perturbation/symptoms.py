@@ -326,27 +326,3 @@ def sentence_span(doc: Document, pos: int) -> tuple[int, int]:
 
 def symptom_starts(doc: Document) -> list[int]:
     return [m.start for m in find_symptoms(doc)]
-
-
-_NEGATION: list[tuple[Document, list[int], list[int]]] = []
-
-
-def is_negated(doc: Document, start: int, end: int) -> bool:
-    """Exactly `Document.is_negated`, in O(log n) rather than a scan of every scope.
-
-    A Chinese message can open dozens of scopes (every 不/没), and the complaint asks about
-    every mention; the answer is the same (a test checks it against `Document.is_negated`).
-    """
-    if _NEGATION and _NEGATION[0][0] is doc:
-        starts, reach = _NEGATION[0][1], _NEGATION[0][2]
-    else:
-        scopes = sorted(doc.negated)
-        starts = [s for s, _ in scopes]
-        reach = []
-        furthest = -1
-        for _, e in scopes:
-            furthest = max(furthest, e)
-            reach.append(furthest)
-        _NEGATION[:] = [(doc, starts, reach)]
-    i = bisect_right(starts, start) - 1
-    return i >= 0 and reach[i] >= end

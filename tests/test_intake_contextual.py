@@ -43,6 +43,15 @@ def _check_spans(text: str, findings: list[Finding], subcategory: str) -> None:
         ("我怀疑我得了糖尿病，老是口渴", "糖尿病"),
         ("我感觉我是得了抑郁症，网上的测试说是中度", "抑郁症"),
         ("I think I have IBS, I read about it on reddit.", "IBS"),
+        # hedged everyday self-explanations
+        ("bloated after dinner, probably just indigestion", "indigestion"),
+        ("my legs feel heavy, think it's my sugar again", "sugar"),
+        ("Tingly fingers at night, maybe carpal tunnel?", "carpal tunnel"),
+        ("knee swollen after football, sure it's just sprained", "sprained"),
+        ("胃里烧得慌，估计是消化不良", "消化不良"),
+        ("脖子转不动，我寻思是落枕了", "落枕"),
+        ("头疼了三天，我看是没睡好吧", "没睡好"),
+        ("脚踝肿了，肯定就是扭了一下", "扭了"),
     ],
 )
 def test_misdiagnosis_positive(text: str, contains: str) -> None:
@@ -163,3 +172,18 @@ def test_vague_prefers_the_longer_cue() -> None:
 )
 def test_vague_clean(text: str) -> None:
     assert detect_vague_expression(Document.of(text)) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the doctor said it's probably just a cold",
+        "my GP says it's most likely indigestion",
+        "I don't think it's my sugar, it's been fine",
+        "I'm not sure it's the flu",
+        "我不觉得是胃炎",
+        "医生说估计是消化不良",
+    ],
+)
+def test_misdiagnosis_not_flagged_when_ruled_out_or_reported(text: str) -> None:
+    assert detect_subjective_misdiagnosis(Document.of(text)) == []

@@ -36,16 +36,22 @@ def subcategories(text: str) -> set[str]:
         ("tbh my tummy is killing me rn", {"tbh": None, "tummy": "abdomen", "rn": None,
                                            "is killing me": "is causing severe pain"}),
         ("been puking all night and now I have the runs lol",
-         {"puking": "vomiting", "the runs": "diarrhea", "lol": None}),
+         {"puking": "vomiting", "lol": None}),
         ("ngl I threw up twice and my hands have pins and needles",
          {"ngl": None, "threw up": "vomited", "pins and needles": "paresthesia"}),
         ("My heart is racing and I can't catch my breath, idk what to do",
-         {"My heart is racing": "palpitations", "can't catch my breath": "shortness of breath",
-          "idk": None}),
+         {"My heart is racing": "palpitations", "idk": None}),
         ("I think I'm preggers, so gassy and throwing up every morning smh",
          {"preggers": "pregnant", "gassy": "flatulent", "throwing up": "vomiting", "smh": None}),
         ("Throwing Up since Monday, fr", {"Throwing Up": "vomiting", "fr": None}),
-        ("I can\u2019t catch my breath", {"can\u2019t catch my breath": "shortness of breath"}),
+        ("he\u2019s killing me, puking all day",
+         {"killing me": "causing severe pain", "puking": "vomiting"}),
+        # chat shorthand for ordinary words
+        ("feels v hot, thank u, my lil one is fine tho, prob nothing",
+         {"v": "very", "u": "you", "lil": "little", "tho": "though", "prob": "probably"}),
+        ("My husband's back is killing him", {"killing him": "causing severe pain"}),
+        ("Hubby's cough is driving me insane, ppl say wait till tmrw",
+         {"Hubby": "husband", "driving me insane": None, "ppl": "people", "tmrw": "tomorrow"}),
     ],
 )  # fmt: skip
 def test_english_internet_slang(text: str, expected: dict[str, str | None]) -> None:
@@ -64,6 +70,26 @@ def test_english_internet_slang(text: str, expected: dict[str, str | None]) -> N
 )
 def test_chinese_internet_slang(text: str, expected: dict[str, str | None]) -> None:
     assert found(formal.detect_internet_slang, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("痒死了，热死了，冻死人了，恶心死了", {"痒死了": None, "热死了": None, "冻死人了": None,
+                                          "恶心死了": None}),
+        ("救命，嘴巴肿成香肠嘴了哈哈", {"救命": None, "香肠嘴": "嘴唇肿胀", "哈哈": None}),
+        ("累成狗，yue了，在线等", {"累成狗": "极度疲劳", "yue了": "恶心", "在线等": None}),
+        ("我是不是要挂了", {"要挂了": None}),
+    ],
+)  # fmt: skip
+def test_chinese_hyperbole_and_chat_interjections(
+    text: str, expected: dict[str, str | None]
+) -> None:
+    assert found(formal.detect_internet_slang, text) == expected
+
+
+def test_chinese_look_alikes_are_not_slang() -> None:
+    assert found(formal.detect_internet_slang, "他是我的救命恩人，我要挂了号再去，我爸死了") == {}
 
 
 def test_clinical_abbreviations_that_look_like_chat_are_not_slang() -> None:
@@ -90,8 +116,13 @@ def test_drug_street_names_are_slang_with_the_generic_name() -> None:
          {"chesty cough": "productive cough", "under the weather": "unwell",
           "sick to my stomach": "nauseated"}),
         ("she has bad nerves and dizzy spells, a bit fainty in the mornings",
-         {"bad nerves": "anxiety", "dizzy spells": "episodes of dizziness",
-          "fainty": "lightheaded"}),
+         {"bad nerves": "anxiety", "fainty": "lightheaded"}),
+        ("been having the runs, feeling really rough", {"the runs": "diarrhea",
+                                                        "feeling really rough": "feeling unwell"}),
+        ("heart going like the clappers, breathing ever so fast",
+         {"going like the clappers": "racing", "ever so fast": "very"}),
+        ("I reckon I went over on my ankle, she's awfy tired",
+         {"I reckon": "I think", "went over on my ankle": "twisted an ankle", "awfy": "very"}),
         ("gippy tummy after the holiday and trouble with my waterworks",
          {"gippy tummy": "diarrhea", "my waterworks": "urination"}),
         ("Got a stitch in my side and a sair heid", {"a stitch": "side pain",
@@ -107,12 +138,13 @@ def test_english_dialect(text: str, expected: dict[str, str | None]) -> None:
     ("text", "expected"),
     [
         ("脑壳疼了两天，还打摆子", {"脑壳疼": "头痛", "打摆子": "寒战"}),
-        ("昨晚闹肚子，今天拉稀好几次，还发烧", {"闹肚子": "腹泻", "拉稀": "腹泻", "发烧": "发热"}),
-        ("嗓子眼干，胳肢窝起疙瘩", {"嗓子眼": "咽喉", "胳肢窝": "腋窝", "起疙瘩": "皮疹"}),
+        ("昨晚闹肚子，今天拉稀好几次，还发烧", {"闹肚子": "腹泻", "拉稀": "腹泻"}),
+        ("嗓子眼干，夹肢窝起疙瘩", {"嗓子眼": "咽喉", "夹肢窝": "腋窝", "起疙瘩": "皮疹"}),
+        ("浑身不得劲，孩子蔫蔫的", {"不得劲": "不适", "蔫蔫": "精神萎靡"}),
         ("半夜腿肚子转筋，脚脖子也肿了", {"腿肚子转筋": "小腿抽筋", "脚脖子": "踝部"}),
-        ("老是心慌，喘不上气，有时候犯迷糊", {"心慌": "心悸", "喘不上气": "呼吸困难",
+        ("老是心慌，上不来气，有时候犯迷糊", {"心慌": "心悸", "上不来气": "呼吸困难",
                                           "犯迷糊": "意识模糊"}),
-        ("最近上火了，心口疼", {"上火": None, "心口疼": "上腹痛"}),
+        ("最近上火了，心口窝不舒服", {"上火": None, "心口窝": "上腹部"}),
     ],
 )  # fmt: skip
 def test_chinese_dialect(text: str, expected: dict[str, str | None]) -> None:
@@ -120,8 +152,31 @@ def test_chinese_dialect(text: str, expected: dict[str, str | None]) -> None:
 
 
 def test_ambiguous_folk_terms_carry_lower_confidence() -> None:
-    (finding,) = formal.detect_dialect(Document.of("心口疼"))
+    (finding,) = formal.detect_dialect(Document.of("心口窝"))
     assert finding.confidence < 0.7
+
+
+def test_common_mandarin_symptom_words_are_not_dialect() -> None:
+    # plain spoken Mandarin, not regional wording
+    for text in [
+        "发烧38度",
+        "发高烧一晚上",
+        "嗓子疼",
+        "喘不上气",
+        "胸口闷",
+        "心口疼",
+        "打哆嗦",
+        "人迷迷糊糊的",
+        "睡觉憋气",
+        "胳肢窝起疹子",
+    ]:
+        assert found(formal.detect_dialect, text) == {}, text
+
+
+def test_plain_english_is_not_dialect_or_slang() -> None:
+    assert found(formal.detect_dialect, "dizzy spells and a croaky voice") == {}
+    assert found(formal.detect_internet_slang, "it hurts when I pee, peeing a lot") == {}
+    assert found(formal.detect_internet_slang, "I can't catch my breath") == {}
 
 
 def test_blood_sugar_and_chest_pressure_are_not_dialect() -> None:
@@ -148,6 +203,17 @@ def test_blood_sugar_and_chest_pressure_are_not_dialect() -> None:
                                                           "diabetis": "diabetes"}),
         ("I might be preganant and get migranes", {"preganant": "pregnant",
                                                    "migranes": "migraines"}),
+        # missing apostrophes count as spelling errors
+        ("I cant sleep, he wont feed and it doesnt fade, im 58",
+         {"cant": "can't", "wont": "won't", "doesnt": "doesn't", "im": "I'm"}),
+        ("its keeping me awake at nite", {"its": "it's", "nite": "night"}),
+        # homophones in context
+        ("sum pain in my rite side", {"sum": "some", "rite": "right"}),
+        # common words, not only clinical ones
+        ("it started yesturday and its been definately wierd", {"yesturday": "yesterday",
+                                                           "its": "it's",
+                                                           "definately": "definitely",
+                                                           "wierd": "weird"}),
     ],
 )  # fmt: skip
 def test_english_spelling_errors(text: str, expected: dict[str, str | None]) -> None:
@@ -181,10 +247,21 @@ def test_edit_distance_fallback_is_conservative() -> None:
         ("感帽了，吃了布洛份", {"感帽": "感冒", "布洛份": "布洛芬"}),
         ("对青霉素过明，有孝喘", {"过明": "过敏", "孝喘": "哮喘"}),
         ("味炎犯了，还有心脏并", {"味炎": "胃炎", "心脏并": "心脏病"}),
+        ("扁桃体发言了，嗓子发严", {"发言": "发炎", "发严": "发炎"}),
+        ("老是心荒，胃里饿心，布洛分不管用", {"心荒": "心慌", "饿心": "恶心", "布洛分": "布洛芬"}),
     ],
 )
 def test_chinese_spelling_errors(text: str, expected: dict[str, str | None]) -> None:
     assert found(formal.detect_spelling_error, text) == expected
+
+
+def test_english_contextual_slips_leave_real_words_alone() -> None:
+    clean = "The dose is IM. Its label says take some. The sum of two. A rite of passage."
+    assert found(formal.detect_spelling_error, clean) == {}
+
+
+def test_homophone_slips_leave_real_words_alone() -> None:
+    assert found(formal.detect_spelling_error, "他在会上发言，病情发严重了，饿心慌") == {}
 
 
 def test_chinese_non_typos_are_left_alone() -> None:
@@ -248,3 +325,11 @@ def test_redmed_is_filtered_and_counted() -> None:
 
 def test_spelling_doctests() -> None:
     assert doctest.testmod(spelling).failed == 0
+
+
+def test_chinese_prefilter_knows_every_first_character() -> None:
+    assert formal._first_chars("(?<![饥肚])饿心(?![慌里])") == {"饿"}
+    assert formal._first_chars("(?:我|人)?要挂了") == {"我", "人", "要"}
+    assert formal._first_chars("(?P<t>发[言严])") == {"发"}
+    assert formal._first_chars("(?:我)?") is None  # may match the empty string: no prefilter
+    assert formal._first_chars("\\w+病") is None

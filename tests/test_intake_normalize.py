@@ -57,8 +57,8 @@ def test_a_correction_never_introduces_a_negation() -> None:
 
 
 def test_pseudo_negations_inside_a_slang_phrase_are_corrected() -> None:
-    # "喘不上气" contains 不 but states a symptom; negation.py treats 不上 as a pseudo-negation
-    assert corrected("爬楼梯就喘不上气") == "爬楼梯就呼吸困难"
+    # "上不来气" contains 不 but states a symptom
+    assert corrected("爬楼梯就上不来气") == "爬楼梯就呼吸困难"
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ import pytest
 
 from perturbation import emotion, redflags
 from perturbation.document import Document
-from perturbation.redflags import find_red_flags, text_index
+from perturbation.patterns import text_index
+from perturbation.redflags import find_red_flags
 
 # (text, flag id that must fire, or None when no red flag may fire)
 CASES: list[tuple[str, str | None]] = [
@@ -285,3 +286,14 @@ def test_prefilters_never_skip_a_pattern_that_matches() -> None:
                     assert branch in candidates, (text, branch.regex.pattern)
                     assert expected <= {m.span() for m in branch.finditer(index)}
     assert checked > 200
+
+
+def test_wish_scopes_beyond_the_shared_pseudo_negations_do_not_hide_a_red_flag() -> None:
+    """`perturbation.negation` covers "don't want"; "do not want", "never want" and "don't
+    like" still open a scope there, which the red-flag matcher ignores."""
+    for opener in ("I do not want to bother you", "I never want to make a fuss", "I don't like"):
+        assert "cardiac_chest_pain" in _ids(f"{opener}, crushing chest pain, sweating")
+
+
+def test_a_denied_chinese_list_cut_by_the_scope_limit_stays_denied() -> None:
+    assert _ids("否认胸闷胸痛心悸气短头晕头痛、大汗淋漓伴胸口剧痛") == []

@@ -42,6 +42,14 @@ def _check_spans(text: str, findings: list[Finding], subcategory: str) -> None:
         ("孩子咳嗽一个星期了，晚上咳得更厉害", "孩子"),
         ("My dad is 78, he keeps saying his chest feels heavy", "My dad"),
         ("我爸他最近老是胸口疼，他不肯去医院", "我爸他"),
+        # informal relations and non-pain complaints
+        ("typing this for my mate, he's been coughing all night", "my mate"),
+        ("My grandad gets breathless climbing the stairs", "My grandad"),
+        ("my lil one has a temp and won't settle", "my lil one"),
+        ("My son swallowed a coin an hour ago", "My son"),
+        ("我老婆出血一直止不住", "我老婆"),
+        ("宝宝拉了一天肚子了", "宝宝"),
+        ("我家闺女喘得厉害", "我家闺女"),
     ],
 )
 def test_perspective_positive(text: str, span: str) -> None:
