@@ -53,8 +53,3 @@ TAXONOMY: tuple[Subcategory, ...] = (
 )  # fmt: skip
 
 BY_ID: dict[str, Subcategory] = {sub.id: sub for sub in TAXONOMY}
-CATEGORIES: tuple[Category, ...] = ("structural", "formal", "emotional", "contextual")
-
-
-def category_of(subcategory_id: str) -> Category:
-    return BY_ID[subcategory_id].category
