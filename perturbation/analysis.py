@@ -155,6 +155,7 @@ class IntakeResult:
     emotion: Emotion = field(default_factory=lambda: Emotion("neutral", 0.0))
     chief_complaint: ChiefComplaint = field(default_factory=ChiefComplaint)
     red_flags: tuple[RedFlag, ...] = ()
+    engine: str = "rules"  # which engine produced it: rules, model or hybrid
 
     def to_json(self) -> dict[str, Any]:
         """The API shape. The original text is not repeated: callers have it already, and
@@ -166,4 +167,5 @@ class IntakeResult:
             "emotion": self.emotion.to_json(),
             "chief_complaint": self.chief_complaint.to_json(),
             "red_flags": [flag.to_json() for flag in self.red_flags],
+            "engine": self.engine,
         }

@@ -9,17 +9,41 @@ spans and negation handling as the safety floor.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from perturbation.analysis import Finding, IntakeResult, Language
 from perturbation.document import Document
 
+if TYPE_CHECKING:
+    from perturbation.model_engine import Completer
+
 EngineName = Literal["rules", "model", "hybrid"]
+ENGINES: tuple[EngineName, ...] = ("rules", "model", "hybrid")
 Detector = Callable[[Document], list[Finding]]
 
 
 class IntakeEngine(Protocol):
-    def analyze(self, text: str, language: Language | None = None) -> IntakeResult: ...
+    """What the gateway and the CLI call. Asynchronous because the `model` engine waits on
+    a worker; the rules engine answers inline (it also offers a synchronous `analyze`)."""
+
+    name: EngineName
+
+    async def analyze_async(self, text: str, language: Language | None = None) -> IntakeResult: ...
+
+
+def build_engine(
+    name: EngineName, rules: RulesEngine, complete: Completer | None = None
+) -> IntakeEngine:
+    """The named engine; `model` and `hybrid` need a way to ask the served model."""
+    if name == "rules":
+        return rules
+    if complete is None:
+        raise ValueError(f"the {name} engine needs a model to ask")
+    from perturbation.hybrid import HybridEngine
+    from perturbation.model_engine import ModelEngine
+
+    model = ModelEngine(complete)
+    return model if name == "model" else HybridEngine(rules, model)
 
 
 def _detectors() -> tuple[Detector, ...]:
@@ -41,6 +65,8 @@ def _detectors() -> tuple[Detector, ...]:
 
 class RulesEngine:
     """Lexicons and patterns only: same input, same output, a few milliseconds."""
+
+    name: EngineName = "rules"
 
     def __init__(self, detectors: Sequence[Detector] | None = None) -> None:
         self.detectors = tuple(detectors) if detectors is not None else _detectors()
@@ -64,3 +90,6 @@ class RulesEngine:
             chief_complaint=extract_chief_complaint(doc),
             red_flags=tuple(find_red_flags(doc)),
         )
+
+    async def analyze_async(self, text: str, language: Language | None = None) -> IntakeResult:
+        return self.analyze(text, language)

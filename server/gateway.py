@@ -9,6 +9,7 @@ from server.admission import Admission
 from server.metrics import Metrics
 from server.pipeline.chat import CompletionPipeline
 from server.pipeline.intake import IntakeStage
+from server.pipeline.intake_model import pool_completer
 from server.settings import Settings
 from server.workers.pool import Worker, WorkerPool
 from server.workers.upstream import Upstream
@@ -30,6 +31,13 @@ def build_gateway(settings: Settings, workers: list[Worker]) -> Gateway:
     pool = WorkerPool(workers, settings.health, limits.connect_timeout_s)
     admission = Admission(limits.max_in_flight, limits.max_queue, limits.queue_timeout_s)
     metrics = Metrics()
-    intake = IntakeStage(RulesEngine(), settings.intake)
-    pipeline = CompletionPipeline(intake, Upstream(pool, limits), admission, metrics)
+    upstream = Upstream(pool, limits)
+    ask_model = pool_completer(
+        upstream,
+        admission,
+        settings.intake.model,
+        settings.intake.model_max_tokens,
+    )
+    intake = IntakeStage(RulesEngine(), settings.intake, ask_model)
+    pipeline = CompletionPipeline(intake, upstream, admission, metrics)
     return Gateway(settings, pool, admission, metrics, pipeline)

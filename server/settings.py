@@ -64,6 +64,7 @@ class LimitSettings(BaseModel):
 
 
 IntakeMode = Literal["off", "annotate", "normalize"]
+IntakeEngineName = Literal["rules", "model", "hybrid"]
 
 
 class IntakeSettings(BaseModel):
@@ -77,6 +78,19 @@ class IntakeSettings(BaseModel):
     max_chars: int = Field(
         default=20_000, ge=100, description="Longer messages are passed on unanalysed."
     )
+    engine: IntakeEngineName = Field(
+        default="rules",
+        description="rules (deterministic, milliseconds) | model (the served model fills in "
+        "the analysis under a JSON schema; for GPU workers) | hybrid (both, merged).",
+    )
+    model: str | None = Field(
+        default=None,
+        description="Model the model/hybrid engines ask; empty: a base model the workers serve.",
+    )
+    model_timeout_s: float = Field(
+        default=30.0, gt=0, description="After this the model engine gives up; rules are used."
+    )
+    model_max_tokens: int = Field(default=1024, ge=64)
 
 
 class HealthSettings(BaseModel):

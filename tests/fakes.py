@@ -31,6 +31,7 @@ class FakeBehaviour:
 
     models: tuple[str, ...] = ("fake-model",)
     reply: str = "Hello from the fake worker."
+    schema_reply: str | None = None  # the answer to a request with a JSON-schema response_format
     chunks: int = 5
     chunk_delay_s: float = 0.0
     first_byte_delay_s: float = 0.0
@@ -85,9 +86,12 @@ def fake_worker_app(behaviour: FakeBehaviour) -> Starlette:
 
     def _full(body: dict[str, Any], chat: bool) -> dict[str, Any]:
         n = body.get("n", 1)
+        reply = behaviour.reply
+        if behaviour.schema_reply is not None and "response_format" in body:
+            reply = behaviour.schema_reply
         if chat:
             choices = [
-                {"index": i, "message": {"role": "assistant", "content": behaviour.reply},
+                {"index": i, "message": {"role": "assistant", "content": reply},
                  "logprobs": None, "finish_reason": "stop"}
                 for i in range(n)
             ]  # fmt: skip

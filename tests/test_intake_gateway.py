@@ -118,7 +118,8 @@ def intake(gateway: ServerThread, body: Any) -> httpx.Response:
 def test_intake_endpoint_in_both_languages(gateway: ServerThread) -> None:
     english = intake(gateway, {"text": "no fever, just a bad headache since yesterday"}).json()
     assert set(english) == {
-        "language", "normalized_text", "perturbations", "emotion", "chief_complaint", "red_flags"
+        "language", "normalized_text", "perturbations", "emotion", "chief_complaint", "red_flags",
+        "engine",
     }  # fmt: skip
     symptoms = {s["term"]: s["negated"] for s in english["chief_complaint"]["symptoms"]}
     assert symptoms.get("fever") is True and symptoms.get("headache") is False

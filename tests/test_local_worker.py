@@ -3,6 +3,7 @@ for real in test_vllm_integration.py)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from server.settings import LocalWorkerSettings
@@ -30,6 +31,15 @@ def test_tool_parser_can_be_disabled_and_extra_args_appended(tmp_path: Path) -> 
     command = make(tmp_path, tool_call_parser="", extra_args=["--seed", "3"]).command(port=1)
     assert "--enable-auto-tool-choice" not in command
     assert command[-2:] == ["--seed", "3"]
+
+
+def test_json_schema_answers_are_compact_unless_configured_otherwise(tmp_path: Path) -> None:
+    command = make(tmp_path).command(port=1)
+    flag = command.index("--structured-outputs-config")
+    assert json.loads(command[flag + 1]) == {"backend": "xgrammar", "disable_any_whitespace": True}
+    own = ["--structured-outputs-config", '{"backend": "guidance"}']
+    configured = make(tmp_path, extra_args=own).command(port=1)
+    assert configured.count("--structured-outputs-config") == 1 and configured[-2:] == own
 
 
 def test_environment_enables_runtime_lora_and_stays_offline(tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         str(model_dir),
         MODEL,
         LocalWorkerSettings(
-            dtype="float32", max_model_len=1024, kv_cache_gib=1, max_loras=2,
+            dtype="float32", max_model_len=2048, kv_cache_gib=1, max_loras=2,
             max_lora_rank=8, enforce_eager=True, restart_backoff_s=0.5,
         ),
         root / "worker.log",
@@ -240,6 +240,27 @@ def test_intake_modes_reach_a_real_worker(stack: Stack) -> None:
         assert clinical["intake"]["mode"] == mode
         assert "cardiac_chest_pain" in {flag["id"] for flag in clinical["red_flags"]}
         assert completion.usage is not None and completion.usage.prompt_tokens > 40
+
+
+def test_model_intake_engine_on_a_real_worker(stack: Stack) -> None:
+    """The intake JSON-schema request through vLLM's constrained decoding (xgrammar, compact
+    JSON): the random model's answer is noise, but it parses, finishes inside the token
+    budget and is grounded, so the hybrid result keeps exact spans and the rules' negation."""
+    text = "i have a feaver and a bad cough for 3 days, no chest pain"
+    response = httpx.post(
+        f"{stack.gateway.url}/v1/clinical/intake",
+        json={"text": text, "engine": "hybrid"},
+        timeout=300,
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["engine"] == "hybrid", body.get("fallback")
+    symptoms = body["chief_complaint"]["symptoms"]
+    for item in body["perturbations"] + symptoms:
+        start, end = item["span"]
+        assert text[start:end] == item["text"]
+    assert "chest pain" not in {s["term"] for s in symptoms if not s["negated"]}
+    assert "fever" in body["normalized_text"]
 
 
 def test_unknown_model_is_404(stack: Stack) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from server.admission import Admission
 from server.metrics import Metrics
-from server.pipeline.intake import IntakeOutcome, IntakeStage, requested_mode
+from server.pipeline.intake import IntakeOutcome, IntakeStage, requested_intake
 from server.pipeline.stream import StreamSummary, relay
 from server.pipeline.validation import validate
 from server.protocol import ChatCompletionRequest, CompletionRequest, upstream_body
@@ -73,10 +73,10 @@ class CompletionPipeline:
         path, schema = _ROUTES[route]
         request = validate(schema, body)
         outgoing = upstream_body(body)
-        mode = requested_mode(body.get("clinical"), self.intake.settings.mode)
+        wanted = requested_intake(body.get("clinical"), self.intake.settings)
         intake = IntakeOutcome("off", [])  # text completions carry no patient turn
         if route == "chat":
-            intake = self.intake.run(outgoing["messages"], mode)
+            intake = await self.intake.run(outgoing["messages"], wanted)
             outgoing["messages"] = intake.messages
         client_wants_usage = bool(request.stream_options and request.stream_options.include_usage)
         if request.stream and not client_wants_usage:

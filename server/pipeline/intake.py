@@ -7,20 +7,44 @@ Modes (deployment default, overridable per request with `"clinical": {"intake": 
 - normalize: the last user message is replaced by its corrected text; the original stays
   in the stage's outcome for the audit record.
 A red flag adds an urgent-care instruction to the system prompt in both active modes.
+
+Engines (deployment default, overridable per request with
+`"clinical": {"intake": {"mode": MODE, "engine": ENGINE}}`): `rules` inline, or `model` /
+`hybrid`, which ask the served model through the worker pool. When the model cannot answer
+(timeout, worker down, unusable JSON) the rules' analysis is used and the response says so
+in `clinical.intake.fallback`: red flags must never be lost to a model outage.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from perturbation.analysis import IntakeResult
-from perturbation.engine import IntakeEngine
+from perturbation.analysis import IntakeResult, Language
+from perturbation.engine import ENGINES, IntakeEngine, RulesEngine, build_engine
+from perturbation.model_engine import Completer, ModelEngineError
 from server.errors import InvalidRequest
 from server.pipeline.prompt import intake_note, with_system_note
-from server.settings import IntakeMode, IntakeSettings
+from server.settings import IntakeEngineName, IntakeMode, IntakeSettings
 
 MODES: tuple[IntakeMode, ...] = ("off", "annotate", "normalize")
+log = logging.getLogger("clinserve.intake")
+
+
+@dataclass(frozen=True)
+class IntakeRequest:
+    """What a request asked of the intake stage, defaults filled in."""
+
+    mode: IntakeMode
+    engine: IntakeEngineName
+
+
+@dataclass(frozen=True)
+class Analysis:
+    result: IntakeResult
+    fallback: str | None = None  # why the rules answered although another engine was asked
 
 
 @dataclass(frozen=True)
@@ -30,11 +54,15 @@ class IntakeOutcome:
     analysis: IntakeResult | None = None
     original_text: str | None = None  # what the patient wrote, when normalize replaced it
     skipped: str | None = None  # why no analysis ran although the mode asked for one
+    fallback: str | None = None  # why the rules answered instead of the engine asked for
 
     def extension(self) -> dict[str, Any] | None:
         """The response's `clinical.intake`."""
         if self.analysis is not None:
-            return {"mode": self.mode, **self.analysis.to_json()}
+            extension = {"mode": self.mode, **self.analysis.to_json()}
+            if self.fallback is not None:
+                extension["fallback"] = self.fallback
+            return extension
         if self.skipped is not None:
             return {"mode": self.mode, "skipped": self.skipped}
         return None
@@ -43,31 +71,77 @@ class IntakeOutcome:
         return [flag.to_json() for flag in self.analysis.red_flags] if self.analysis else []
 
 
-def requested_mode(options: Any, default: IntakeMode) -> IntakeMode:
-    """The mode for this request: `clinical.intake` if given (validated), else the default."""
+def requested_intake(options: Any, settings: IntakeSettings) -> IntakeRequest:
+    """Mode and engine for this request from `clinical.intake`, which is either a mode name
+    or {"mode"?, "engine"?}; what it leaves out comes from the deployment's settings."""
     if options is None:
-        return default
+        return IntakeRequest(settings.mode, settings.engine)
     if not isinstance(options, dict):
         raise InvalidRequest("'clinical' must be an object.", param="clinical")
-    mode = options.get("intake", default)
+    intake = options.get("intake", settings.mode)
+    if not isinstance(intake, dict):
+        intake = {"mode": intake}
+    unknown = set(intake) - {"mode", "engine"}
+    if unknown:
+        raise InvalidRequest(
+            f"clinical.intake has unknown fields: {', '.join(sorted(unknown))}.",
+            param="clinical.intake",
+        )
+    mode = intake.get("mode", settings.mode)
     if mode not in MODES:
         raise InvalidRequest(
-            f"clinical.intake must be one of {', '.join(MODES)}.", param="clinical.intake"
+            f"clinical.intake mode must be one of {', '.join(MODES)}.", param="clinical.intake"
         )
-    return mode
+    return IntakeRequest(mode, valid_engine(intake.get("engine", settings.engine)))
+
+
+def valid_engine(engine: Any) -> IntakeEngineName:
+    if engine not in ENGINES:
+        raise InvalidRequest(
+            f"intake engine must be one of {', '.join(ENGINES)}.", param="clinical.intake.engine"
+        )
+    return engine
 
 
 class IntakeStage:
-    def __init__(self, engine: IntakeEngine, settings: IntakeSettings) -> None:
-        self.engine = engine
+    def __init__(
+        self, rules: RulesEngine, settings: IntakeSettings, complete: Completer | None = None
+    ) -> None:
+        """`complete` asks the served model; without it only the rules engine is offered."""
+        self.rules = rules
         self.settings = settings
+        self.engines: dict[str, IntakeEngine] = {
+            name: build_engine(name, rules, complete)
+            for name in ENGINES
+            if name == "rules" or complete is not None
+        }
 
     def warm_up(self) -> None:
         """Load lexicons and compile patterns at start-up, not on the first patient's request."""
-        self.engine.analyze("I have had a feaver for a few days, no cough.", "en")
-        self.engine.analyze("发烧好几天了，没有咳嗽。", "zh")
+        self.rules.analyze("I have had a feaver for a few days, no cough.", "en")
+        self.rules.analyze("发烧好几天了，没有咳嗽。", "zh")
 
-    def run(self, messages: list[dict[str, Any]], mode: IntakeMode) -> IntakeOutcome:
+    async def analyze(
+        self, text: str, language: Language | None, engine: IntakeEngineName
+    ) -> Analysis:
+        """One message through the chosen engine, falling back to the rules on a model
+        failure (logged without the patient's text)."""
+        chosen = self.engines.get(engine)
+        if chosen is None:
+            raise InvalidRequest(
+                f"The {engine} intake engine is not available here.",
+                param="clinical.intake.engine",
+            )
+        try:
+            async with asyncio.timeout(self.settings.model_timeout_s):
+                return Analysis(await chosen.analyze_async(text, language))
+        except (ModelEngineError, TimeoutError) as exc:
+            reason = str(exc) or f"no answer within {self.settings.model_timeout_s:g} s"
+            log.warning("intake engine %s failed (%s); rules used", engine, reason)
+            return Analysis(self.rules.analyze(text, language), f"{engine} engine: {reason}")
+
+    async def run(self, messages: list[dict[str, Any]], request: IntakeRequest) -> IntakeOutcome:
+        mode = request.mode
         if mode == "off":
             return IntakeOutcome(mode, messages)
         index = _last_user_index(messages)
@@ -80,7 +154,8 @@ class IntakeStage:
             return IntakeOutcome(
                 mode, messages, skipped=f"message longer than {self.settings.max_chars} chars"
             )
-        analysis = self.engine.analyze(text)
+        analyzed = await self.analyze(text, None, request.engine)
+        analysis = analyzed.result
         updated = list(messages)
         original = None
         if mode == "normalize" and analysis.normalized_text != text:
@@ -91,7 +166,7 @@ class IntakeStage:
         note = intake_note(analysis, annotate=mode == "annotate")
         if note:
             updated = with_system_note(updated, note)
-        return IntakeOutcome(mode, updated, analysis, original)
+        return IntakeOutcome(mode, updated, analysis, original, fallback=analyzed.fallback)
 
 
 def _last_user_index(messages: list[dict[str, Any]]) -> int | None:

@@ -19,6 +19,7 @@ router = APIRouter()
 class IntakeRequest(OpenAIBaseModel):
     text: str = Field(min_length=1)
     lang: Literal["auto", "en", "zh"] = "auto"
+    engine: Literal["rules", "model", "hybrid"] | None = None
 
     @field_validator("text")
     @classmethod
@@ -39,5 +40,9 @@ async def intake(request: Request, gateway: GatewayDep) -> dict[str, Any]:
     if len(parsed.text) > limit:
         raise InvalidRequest(f"text: longer than {limit} characters", param="text")
     language = None if parsed.lang == "auto" else parsed.lang
-    result = gateway.pipeline.intake.engine.analyze(parsed.text, language)
-    return result.to_json()
+    stage = gateway.pipeline.intake
+    analysis = await stage.analyze(parsed.text, language, parsed.engine or stage.settings.engine)
+    answer = analysis.result.to_json()
+    if analysis.fallback is not None:
+        answer["fallback"] = analysis.fallback
+    return answer

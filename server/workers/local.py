@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -22,6 +23,7 @@ from pathlib import Path
 from server.settings import LocalWorkerSettings
 from server.workers.pool import Worker
 
+_COMPACT_JSON = json.dumps({"backend": "xgrammar", "disable_any_whitespace": True})
 log = logging.getLogger(__name__)
 
 _STOP_GRACE_S = 20.0
@@ -73,6 +75,10 @@ class LocalWorker:
             args += ["--enable-auto-tool-choice", "--tool-call-parser", s.tool_call_parser]
         if s.enforce_eager:
             args.append("--enforce-eager")
+        if not any(arg.startswith("--structured-outputs-config") for arg in s.extra_args):
+            # JSON-schema answers (the model intake engine) without free whitespace: under
+            # constrained decoding a small model can otherwise spend its budget on blanks.
+            args += ["--structured-outputs-config", _COMPACT_JSON]
         return args + s.extra_args
 
     def environment(self) -> dict[str, str]:

@@ -142,6 +142,14 @@ class WorkerPool:
             raise NoHealthyWorker(f"No healthy worker is serving `{model}` right now.")
         return min(serving, key=lambda w: w.in_flight)
 
+    def base_model(self) -> str:
+        """A base (non-adapter) model some healthy worker serves: what the gateway asks for
+        its own purposes (the model intake engine) when no model is configured."""
+        for card in self.model_cards():
+            if card.get("parent") is None:
+                return str(card["id"])
+        raise NoHealthyWorker("No healthy worker is serving a base model right now.")
+
     def model_cards(self) -> list[dict[str, Any]]:
         """Models any healthy worker serves, each listed once, in vLLM's card shape."""
         cards: dict[str, dict[str, Any]] = {}
