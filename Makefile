@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 
 run: setup
 	$(BIN)/clinserve model pull
-	$(BIN)/clinserve serve
+	$(BIN)/clinserve serve --corpus data/guidelines
 
 test: setup
 	$(BIN)/python -m pytest

@@ -24,6 +24,7 @@ COMMANDS: dict[str, Command] = {
     "serve": Command("server.cli", "run the gateway (and a local vLLM CPU worker unless --worker)"),
     "model": Command("weights.cli", "fetch, locate and build model weights"),
     "intake": Command("perturbation.cli", "analyse how a patient wrote a message (JSON out)"),
+    "index": Command("retrieval.cli", "build, search and inspect guideline indexes"),
 }
 
 

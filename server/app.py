@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from server.gateway import build_gateway
 from server.middleware import RequestObservation
-from server.routes import clinical, errors, health, openai
+from server.routes import clinical, embeddings, errors, health, openai
 from server.settings import Settings
 from server.workers.local import LocalWorker
 from server.workers.pool import Worker
@@ -31,6 +31,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         gateway.pipeline.intake.warm_up()
+        await gateway.guidelines.start()
         if local_worker is not None:
             gateway.pool.add(local_worker.worker)
             await local_worker.start()
@@ -38,6 +39,7 @@ def create_app(
         try:
             yield
         finally:
+            await gateway.guidelines.stop()
             await gateway.pool.stop()
             if local_worker is not None:
                 await local_worker.stop()
@@ -52,6 +54,7 @@ def create_app(
     errors.install(app)
     app.include_router(openai.router)
     app.include_router(clinical.router)
+    app.include_router(embeddings.router)
     app.include_router(health.router)
     app.add_middleware(RequestObservation, metrics=gateway.metrics)
     return app

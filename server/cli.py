@@ -21,6 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model directory or hub id for the local worker")
     parser.add_argument("--model-name", help="name clients send as `model`")
     parser.add_argument("--data-dir", help="where models, logs and state live")
+    parser.add_argument(
+        "--corpus",
+        action="append",
+        metavar="PATH",
+        help="guideline files or folders; repeatable. Indexed at start-up when the index "
+        "folder holds no index yet (make run passes the sample corpus in data/guidelines).",
+    )
+    parser.add_argument("--index-dir", help="the served guideline index folder")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -30,6 +38,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
             overrides[name] = getattr(args, name)
     if args.worker:
         overrides["workers"] = args.worker
+    retrieval = {"corpus": args.corpus, "index_dir": args.index_dir}
+    if any(retrieval.values()):
+        overrides["retrieval"] = {key: value for key, value in retrieval.items() if value}
     model = {"path": args.model, "name": args.model_name}
     if any(model.values()):
         overrides["model"] = {key: value for key, value in model.items() if value}

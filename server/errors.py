@@ -88,6 +88,13 @@ class NoHealthyWorker(_RetryLater):
     error_type = "ServiceUnavailableError"
 
 
+class EmbedderUnavailable(_RetryLater):
+    """Retrieval is switched off, or the embedder could not be loaded."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    error_type = "ServiceUnavailableError"
+
+
 class WorkerFailed(GatewayError):
     """The worker answered with a server error or broke the connection."""
 

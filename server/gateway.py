@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from perturbation.engine import RulesEngine
 from server.admission import Admission
+from server.guidelines import GuidelineLibrary
 from server.metrics import Metrics
 from server.pipeline.chat import CompletionPipeline
 from server.pipeline.intake import IntakeStage
 from server.pipeline.intake_model import pool_completer
+from server.pipeline.retrieval import RetrievalStage
 from server.settings import Settings
 from server.workers.pool import Worker, WorkerPool
 from server.workers.upstream import Upstream
@@ -24,6 +26,7 @@ class Gateway:
     admission: Admission
     metrics: Metrics
     pipeline: CompletionPipeline
+    guidelines: GuidelineLibrary
 
 
 def build_gateway(settings: Settings, workers: list[Worker]) -> Gateway:
@@ -39,5 +42,7 @@ def build_gateway(settings: Settings, workers: list[Worker]) -> Gateway:
         settings.intake.model_max_tokens,
     )
     intake = IntakeStage(RulesEngine(), settings.intake, ask_model)
-    pipeline = CompletionPipeline(intake, upstream, admission, metrics)
-    return Gateway(settings, pool, admission, metrics, pipeline)
+    library = GuidelineLibrary(settings.retrieval, settings.index_dir)
+    retrieval = RetrievalStage(library, settings.retrieval)
+    pipeline = CompletionPipeline(intake, retrieval, upstream, admission, metrics)
+    return Gateway(settings, pool, admission, metrics, pipeline, library)

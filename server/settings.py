@@ -93,6 +93,49 @@ class IntakeSettings(BaseModel):
     model_max_tokens: int = Field(default=1024, ge=64)
 
 
+RetrievalMode = Literal["dense", "bm25", "hybrid"]
+
+
+class RetrievalSettings(BaseModel):
+    """Guideline passages injected as cited reference material (per deployment; a request
+    may turn it off or ask for another k with `"clinical": {"retrieval": ...}`)."""
+
+    enabled: bool = Field(default=True, description="Off: no index is loaded at all.")
+    index_dir: Path | None = Field(
+        default=None, description="The served index folder; empty: DATA_DIR/index/guidelines."
+    )
+    corpus: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Guideline files or folders (comma-separated) to build the index from at "
+        "start-up when the index folder holds none. Empty: serve an existing index, if any.",
+    )
+    k: int = Field(default=4, ge=1, le=20, description="Passages per request.")
+    mode: RetrievalMode = "hybrid"
+    max_context_tokens: int = Field(
+        default=1200, ge=50, description="Budget for the injected passages (approximate tokens)."
+    )
+    snippet_chars: int = Field(default=240, ge=20, description="Citation snippet length.")
+    min_dense: float = Field(default=0.30, description="Cosine below this is no match.")
+    min_bm25: float = Field(default=1.0, ge=0, description="BM25 below this is no match.")
+    embedder_path: str | None = Field(
+        default=None, description="sentence-transformers folder; empty: packaged MiniLM."
+    )
+    query_instruction: str | None = Field(
+        default=None, description="BGE-style query instruction; empty: the model's own."
+    )
+    passage_instruction: str | None = None
+    reload_interval_s: float = Field(
+        default=5.0, gt=0, description="How often the index folder is checked for a rebuild."
+    )
+
+    @field_validator("corpus", mode="before")
+    @classmethod
+    def _split_corpus(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
 class HealthSettings(BaseModel):
     probe_interval_s: float = Field(default=5.0, gt=0)
     probe_timeout_s: float = Field(default=3.0, gt=0)
@@ -119,6 +162,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     drain_timeout_s: float = Field(default=60.0, ge=0, description="Grace for in-flight on stop.")
     log_level: str = "info"
 
@@ -132,3 +176,7 @@ class Settings(BaseSettings):
     @property
     def worker_urls(self) -> list[str]:
         return [str(url).rstrip("/") for url in self.workers]
+
+    @property
+    def index_dir(self) -> Path:
+        return self.retrieval.index_dir or self.data_dir / "index" / "guidelines"

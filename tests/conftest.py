@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from retrieval.embedder import Embedder
+from retrieval.index import Index
 from server.app import create_app
 from server.settings import Settings
 from tests.fakes import FakeBehaviour, ServerThread, fake_worker_app
@@ -80,3 +82,23 @@ def worker(start_worker: Callable[..., FakeWorker]) -> FakeWorker:
 @pytest.fixture
 def gateway(start_gateway: Callable[..., ServerThread], worker: FakeWorker) -> ServerThread:
     return start_gateway([worker.url])
+
+
+GUIDELINES = Path(__file__).resolve().parents[1] / "data" / "guidelines"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The packaged embedder, loaded once for the whole run (torch import: seconds)."""
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def guideline_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Index:
+    """The sample guideline corpus, indexed once for the whole run."""
+    from retrieval.documents import load_corpus
+    from retrieval.index import build_index
+
+    documents, problems = load_corpus([GUIDELINES])
+    assert not problems
+    return build_index(documents, embedder, tmp_path_factory.mktemp("index") / "guidelines")

@@ -1,7 +1,8 @@
 """The request path for chat and text completions, top to bottom.
 
-    validate -> intake (analysis, note or correction, red flags) -> (retrieval, later)
-             -> admission -> worker pool -> answer (+ `clinical` extension) -> metrics
+    validate -> intake (analysis, note or correction, red flags) -> retrieval (cited
+             guideline passages) -> admission -> worker pool -> answer (+ `clinical`
+             extension) -> metrics
 
 Each stage is a plain object built once at start-up; nothing here knows about HTTP, so
 tests drive the path directly and the routes stay thin.
@@ -18,6 +19,11 @@ from typing import Any, Literal
 from server.admission import Admission
 from server.metrics import Metrics
 from server.pipeline.intake import IntakeOutcome, IntakeStage, requested_intake
+from server.pipeline.retrieval import (
+    RetrievalOutcome,
+    RetrievalStage,
+    requested_retrieval,
+)
 from server.pipeline.stream import StreamSummary, relay
 from server.pipeline.validation import validate
 from server.protocol import ChatCompletionRequest, CompletionRequest, upstream_body
@@ -35,6 +41,14 @@ _ROUTES: dict[Route, tuple[str, type[ChatCompletionRequest] | type[CompletionReq
 class RequestContext:
     request_id: str
     received: float  # time.perf_counter() when the request arrived
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the stages before the worker decided, for the response's `clinical` object."""
+
+    intake: IntakeOutcome
+    retrieval: RetrievalOutcome
 
 
 @dataclass(frozen=True)
@@ -60,9 +74,15 @@ class StreamedAnswer:
 
 class CompletionPipeline:
     def __init__(
-        self, intake: IntakeStage, upstream: Upstream, admission: Admission, metrics: Metrics
+        self,
+        intake: IntakeStage,
+        retrieval: RetrievalStage,
+        upstream: Upstream,
+        admission: Admission,
+        metrics: Metrics,
     ) -> None:
         self.intake = intake
+        self.retrieval = retrieval
         self.upstream = upstream
         self.admission = admission
         self.metrics = metrics
@@ -73,11 +93,16 @@ class CompletionPipeline:
         path, schema = _ROUTES[route]
         request = validate(schema, body)
         outgoing = upstream_body(body)
-        wanted = requested_intake(body.get("clinical"), self.intake.settings)
-        intake = IntakeOutcome("off", [])  # text completions carry no patient turn
+        options = body.get("clinical")
+        wanted = requested_intake(options, self.intake.settings)
+        wanted_passages = requested_retrieval(options, self.retrieval.settings)
+        # Text completions carry no patient turn: neither stage applies to them.
+        prepared = Prepared(IntakeOutcome("off", []), RetrievalOutcome([]))
         if route == "chat":
             intake = await self.intake.run(outgoing["messages"], wanted)
-            outgoing["messages"] = intake.messages
+            passages = await self.retrieval.run(intake.messages, intake, wanted_passages)
+            prepared = Prepared(intake, passages)
+            outgoing["messages"] = passages.messages
         client_wants_usage = bool(request.stream_options and request.stream_options.include_usage)
         if request.stream and not client_wants_usage:
             # Ask for usage on our own account (token metrics); the relay drops that chunk.
@@ -95,14 +120,14 @@ class CompletionPipeline:
             raise
         if isinstance(reply, UpstreamReply):
             await resources.aclose()
-            return self._complete(route, request.model, reply, context, intake)
+            return self._complete(route, request.model, reply, context, prepared)
 
         async def release() -> None:
             await reply.aclose()
             await resources.aclose()
 
         events = self._stream(
-            route, request.model, reply, context, intake, release, client_wants_usage
+            route, request.model, reply, context, prepared, release, client_wants_usage
         )
         return StreamedAnswer(request.model, events, release)
 
@@ -112,9 +137,9 @@ class CompletionPipeline:
         model: str,
         reply: UpstreamReply,
         context: RequestContext,
-        intake: IntakeOutcome,
+        prepared: Prepared,
     ) -> Answer:
-        reply.body["clinical"] = self._extension(context, intake)
+        reply.body["clinical"] = self._extension(context, prepared)
         self.metrics.record_usage(model, reply.body.get("usage"))
         total = time.perf_counter() - context.received
         self.metrics.overhead.labels(route).observe(max(total - reply.upstream_s, 0.0))
@@ -126,7 +151,7 @@ class CompletionPipeline:
         model: str,
         stream: UpstreamStream,
         context: RequestContext,
-        intake: IntakeOutcome,
+        prepared: Prepared,
         release: Callable[[], Awaitable[None]],
         client_wants_usage: bool,
     ) -> AsyncGenerator[bytes, None]:
@@ -137,7 +162,7 @@ class CompletionPipeline:
                 stream.chunks(),
                 summary,
                 drop_usage_chunk=not client_wants_usage,
-                final_extension=lambda: self._extension(context, intake),
+                final_extension=lambda: self._extension(context, prepared),
             ):
                 if first:
                     first = False
@@ -149,13 +174,13 @@ class CompletionPipeline:
             total = time.perf_counter() - context.received
             self.metrics.overhead.labels(route).observe(max(total - stream.upstream_s, 0.0))
 
-    @staticmethod
-    def _extension(context: RequestContext, intake: IntakeOutcome) -> dict[str, Any]:
-        """The `clinical` object; citations and the adapter fill in as their stages land."""
+    def _extension(self, context: RequestContext, prepared: Prepared) -> dict[str, Any]:
+        """The `clinical` object; the adapter fills in when its stage lands."""
         return {
             "request_id": context.request_id,
             "adapter": None,
-            "intake": intake.extension(),
-            "citations": [],
-            "red_flags": intake.red_flags(),
+            "intake": prepared.intake.extension(),
+            "retrieval": prepared.retrieval.extension(),
+            "citations": prepared.retrieval.citations(self.retrieval.settings.snippet_chars),
+            "red_flags": prepared.intake.red_flags(),
         }

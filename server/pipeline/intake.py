@@ -169,6 +169,12 @@ class IntakeStage:
         return IntakeOutcome(mode, updated, analysis, original, fallback=analyzed.fallback)
 
 
+def last_user_text(messages: list[dict[str, Any]]) -> str | None:
+    """The text of the latest user message (text parts joined), None without one."""
+    index = _last_user_index(messages)
+    return None if index is None else _text_of(messages[index].get("content"))
+
+
 def _last_user_index(messages: list[dict[str, Any]]) -> int | None:
     for index in range(len(messages) - 1, -1, -1):
         if messages[index].get("role") == "user":

@@ -1,0 +1,1 @@
+"""Guideline retrieval: ingestion, chunking, dense + BM25 indexes, hybrid search."""
