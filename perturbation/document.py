@@ -2,17 +2,23 @@
 
 Detectors receive a `Document`, never a bare string, so language detection, lower-casing,
 sentence boundaries and negation scopes are computed once per message (the rules engine's
-latency budget is a few milliseconds for 2,000 characters).
+latency budget is a few milliseconds for 2,000 characters); `per_document` keeps anything
+else a detector derives from the message on the Document for the other detectors.
 """
 
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, wraps
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from perturbation.analysis import Language
+
+if TYPE_CHECKING:
+    from perturbation.patterns import TextIndex
 
 _CJK = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 _LATIN = re.compile(r"[A-Za-z]")
@@ -42,6 +48,9 @@ class Document:
     text: str
     language: Language
     lower: str = field(init=False)
+    derived: dict[Callable[..., Any], Any] = field(
+        init=False, default_factory=dict, repr=False, compare=False
+    )  # what `per_document` functions computed for this message
 
     def __post_init__(self) -> None:
         self.lower = self.text.lower()
@@ -51,16 +60,27 @@ class Document:
         return cls(text, language or detect_language(text))
 
     @cached_property
+    def folded(self) -> str:
+        """The text lower-cased with its offsets kept: `lower` itself, unless a character
+        lower-cases to several ("İ"), which is then left as written. Offset-exact matching
+        of lower-case patterns (far faster than IGNORECASE) runs on this."""
+        if len(self.lower) == len(self.text):
+            return self.lower
+        return "".join(c if len(c.lower()) != 1 else c.lower() for c in self.text)
+
+    @cached_property
     def sentences(self) -> tuple[Sentence, ...]:
         """Sentence-like units with their offsets (clauses split at terminal punctuation)."""
+        text = self.text
         out: list[Sentence] = []
         start = 0
-        for match in _SENTENCE_END.finditer(self.text):
-            if match.start() > start and self.text[start : match.start()].strip():
-                out.append(Sentence(start, match.start(), self.text[start : match.start()]))
+        for match in _SENTENCE_END.finditer(text):
+            end = match.start()
+            if end > start and not text[start:end].isspace():
+                out.append(Sentence(start, end, text[start:end]))
             start = match.end()
-        if start < len(self.text) and self.text[start:].strip():
-            out.append(Sentence(start, len(self.text), self.text[start:]))
+        if start < len(text) and not text[start:].isspace():
+            out.append(Sentence(start, len(text), text[start:]))
         return tuple(out)
 
     @cached_property
@@ -90,3 +110,38 @@ class Document:
         starts, furthest = self._negation_index
         i = bisect_right(starts, start)
         return i > 0 and end <= furthest[i - 1]
+
+    def starts_negated(self, start: int) -> bool:
+        """Whether a phrase starting at `start` starts inside a negation scope. Lexicon cues
+        (red flags, emotion) are denied this way rather than by containment, because a cue
+        may run past the end of the scope that denies it ("no pain in my chest": English
+        scopes stop at "my")."""
+        starts, furthest = self._negation_index
+        i = bisect_right(starts, start)
+        return i > 0 and start < furthest[i - 1]
+
+    @cached_property
+    def cue_index(self) -> TextIndex:
+        """What the lexicon-cue matcher looks up (`perturbation.patterns`), built once and
+        shared by the red-flag and emotion detectors."""
+        from perturbation.patterns import TextIndex
+
+        return TextIndex(self)
+
+
+T = TypeVar("T")
+
+
+def per_document(compute: Callable[[Document], T]) -> Callable[[Document], T]:
+    """`compute(doc)` once per document: the answer is kept on the document (in
+    `Document.derived`), so every detector that asks the same question about one message
+    shares one computation, and it goes away with the message. Treat it as read-only."""
+
+    @wraps(compute)
+    def cached(doc: Document) -> T:
+        if compute in doc.derived:
+            return doc.derived[compute]
+        value = doc.derived[compute] = compute(doc)
+        return value
+
+    return cached

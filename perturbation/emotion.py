@@ -25,7 +25,7 @@ from typing import Any, Literal
 from perturbation.analysis import Emotion, EmotionLabel, Finding, Span
 from perturbation.document import Document
 from perturbation.lexicon import LexiconError, load
-from perturbation.patterns import BranchSet, compile_branches, scan, text_index
+from perturbation.patterns import BranchSet, compile_branches, found_any, scan
 
 Kind = Literal["positive", "negative", "repressed"]
 _SUBCATEGORY: dict[Kind, str] = {
@@ -97,12 +97,11 @@ class _Scanner:
 
     def __init__(self, doc: Document) -> None:
         self.doc = doc
-        self.index = text_index(doc)
+        self.has_cjk = doc.cue_index.has_cjk
 
     def spans(self, pair: Pair) -> list[tuple[int, int]]:
         """Spans of matches that are not denied ("not scared", "不害怕")."""
-        sets = pair if self.index.has_cjk else pair[:1]
-        return scan(sets, self.index)
+        return scan(pair if self.has_cjk else pair[:1], self.doc)
 
 
 def _intensified(text: str, start: int, intensifier_ends: list[int]) -> bool:
@@ -136,7 +135,7 @@ def _cues(scanner: _Scanner, t: Tables) -> list[Cue]:
 def _has_symptoms(scanner: _Scanner, t: Tables) -> bool:
     """Whether a (non-denied) symptom word is present. A small list of its own rather than
     `perturbation.symptoms`, which would pull simple_icd_10_cm in just for a yes/no."""
-    return bool(scanner.spans(t.hints))
+    return found_any(t.hints if scanner.has_cjk else t.hints[:1], scanner.doc)
 
 
 def _emphasis(doc: Document, t: Tables, cues: list[Cue]) -> float:
@@ -183,7 +182,8 @@ def perceive(doc: Document) -> tuple[Emotion, list[Finding]]:
     cues = _cues(scanner, t)
     if not cues:
         return Emotion("neutral", 0.0), []
-    symptomatic = _has_symptoms(scanner, t)
+    # only minimising (a repressed cue) reads differently when symptoms are described
+    symptomatic = any(c.kind == "repressed" for c in cues) and _has_symptoms(scanner, t)
     findings = []
     for cue in cues:
         if cue.kind == "repressed":

@@ -7,7 +7,9 @@ review and test as explicit patterns. The patterns are data (`lexicons/red_flags
 named groups of bilingual regexes, and per flag a list of rules, each a set of groups that
 must co-occur within a window (fever + stiff neck, chest pain + sweating). Hits that start
 inside a negation scope never count; `unless` groups cancel the weaker rules on safe
-look-alikes ("chest day at the gym").
+look-alikes ("chest day at the gym"); a group's `except` group drops its hits that lie
+inside a look-alike ("son" in "my son is 34" is no child); and symptoms in a clause that is
+clearly past history ("had chest pain last year, fine now") do not count.
 
 Speed: the regexes run through the prefiltered matcher of `perturbation.patterns`
 (shared with `perturbation.emotion`), and groups are scanned lazily, on first need.
@@ -15,17 +17,19 @@ Speed: the regexes run through the prefiltered matcher of `perturbation.patterns
 
 from __future__ import annotations
 
-from bisect import bisect_left
+import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 from perturbation.analysis import RedFlag, Span, Urgency
 from perturbation.document import Document
 from perturbation.lexicon import LexiconError, load
-from perturbation.patterns import BranchSet, Hit, compile_branches, scan, text_index
+from perturbation.patterns import BranchSet, Hit, compile_branches, scan
 
 _URGENCY_RANK: dict[str, int] = {"emergency": 0, "urgent": 1}
 _DEFAULT_WINDOW = 300
+_CLAUSE_BREAK = re.compile(r"[,.;:!?\n，。；：！？]")
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,22 @@ class FlagSpec:
 
 
 @dataclass(frozen=True)
+class History:
+    """Groups whose hits put a clause in the past, or back in the present, and the groups
+    whose hits do not count in a past clause."""
+
+    past: str
+    present: str
+    events: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Tables:
     en: dict[str, BranchSet]
     zh: dict[str, BranchSet]
     flags: tuple[FlagSpec, ...]
+    excepts: dict[str, str]  # group -> the group whose hits cover its look-alikes
+    history: History
 
 
 @cache
@@ -56,9 +72,16 @@ def tables() -> Tables:
     data = load("red_flags")
     en: dict[str, BranchSet] = {}
     zh: dict[str, BranchSet] = {}
+    excepts: dict[str, str] = {}
     for name, langs in data["groups"].items():
         en[name] = compile_branches(langs.get("en"), f"red_flags group {name!r} (en)", True)
         zh[name] = compile_branches(langs.get("zh"), f"red_flags group {name!r} (zh)", False)
+        if "except" in langs:
+            excepts[name] = langs["except"]
+    history = data["history"]
+    named = {*excepts.values(), history["past"], history["present"], *history["events"]}
+    if named - set(en):
+        raise LexiconError(f"red_flags names unknown groups {named - set(en)}")
     flags = []
     for entry in data["flags"]:
         rules = []
@@ -74,24 +97,54 @@ def tables() -> Tables:
             rules.append(Rule(rule["urgency"], groups, window, unless))
         rules.sort(key=lambda r: _URGENCY_RANK[r.urgency])
         flags.append(FlagSpec(entry["id"], entry["label"], tuple(rules)))
-    return Tables(en, zh, tuple(flags))
+    past = History(history["past"], history["present"], frozenset(history["events"]))
+    return Tables(en, zh, tuple(flags), excepts, past)
 
 
 class _Hits:
-    """Non-denied hits per group for one document, computed on first need."""
+    """The hits that count per group for one document (not denied, not a look-alike, not
+    past history), computed on first need."""
 
     def __init__(self, doc: Document, t: Tables) -> None:
         self.t = t
-        self.index = text_index(doc)
+        self.doc = doc
+        self.has_cjk = doc.cue_index.has_cjk
         self.cache: dict[str, list[Hit]] = {}
 
     def __call__(self, group: str) -> list[Hit]:
         found = self.cache.get(group)
         if found is not None:
             return found
-        sets = (self.t.en[group], self.t.zh[group]) if self.index.has_cjk else (self.t.en[group],)
-        self.cache[group] = hits = scan(sets, self.index)
+        sets = (self.t.en[group], self.t.zh[group]) if self.has_cjk else (self.t.en[group],)
+        hits = scan(sets, self.doc)
+        if hits and group in self.t.excepts:
+            hits = _outside(hits, self(self.t.excepts[group]))
+        if hits and group in self.t.history.events and self._past_clauses:
+            hits = [hit for hit in hits if self._clause(hit[0]) not in self._past_clauses]
+        self.cache[group] = hits
         return hits
+
+    @cached_property
+    def _clause_breaks(self) -> list[int]:
+        """Where the clauses of the message end, for `_clause` (computed only when a past
+        time is named)."""
+        return [match.start() for match in _CLAUSE_BREAK.finditer(self.doc.text)]
+
+    def _clause(self, pos: int) -> int:
+        return bisect_right(self._clause_breaks, pos)
+
+    @cached_property
+    def _past_clauses(self) -> frozenset[int]:
+        """Clauses with a past time in them and nothing that brings them to the present."""
+        past = {self._clause(start) for start, _ in self(self.t.history.past)}
+        if past:
+            past -= {self._clause(start) for start, _ in self(self.t.history.present)}
+        return frozenset(past)
+
+
+def _outside(hits: list[Hit], covers: list[Hit]) -> list[Hit]:
+    """The hits that lie inside none of `covers`."""
+    return [(s, e) for s, e in hits if not any(a <= s and e <= b for a, b in covers)]
 
 
 def _fit(anchor: Hit, others: list[list[Hit]], window: int) -> Hit | None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, NamedTuple
 
-from perturbation.document import Document
+from perturbation.document import Document, per_document
 from perturbation.lexicon import LexiconError, load
 
 
@@ -251,17 +251,10 @@ def _side(doc: Document, match: re.Match[str]) -> tuple[int, str | None]:
     return before.start(), "left" if side in ("left", "左") else "right"
 
 
-_LAST: list[tuple[Document, tuple[Mention, ...]]] = []
-
-
+@per_document
 def find_symptoms(doc: Document) -> tuple[Mention, ...]:
-    """Every symptom mention, in text order, overlaps resolved leftmost-longest.
-
-    The last document's answer is kept (by identity) because several detectors ask about
-    the same message in one analysis.
-    """
-    if _LAST and _LAST[0][0] is doc:
-        return _LAST[0][1]
+    """Every symptom mention, in text order, overlaps resolved leftmost-longest (kept on
+    the document: several detectors ask about the same message in one analysis)."""
     t = tables()
     lang = doc.language
     candidates: list[tuple[int, int, str, str | None]] = []
@@ -283,11 +276,10 @@ def find_symptoms(doc: Document) -> tuple[Mention, ...]:
         code = entry.icd10 if entry else None
         mentions.append(Mention(term, code, implied, start, end, doc.text[start:end]))
         last_end = end
-    result = tuple(mentions)
-    _LAST[:] = [(doc, result)]
-    return result
+    return tuple(mentions)
 
 
+@per_document
 def find_sites(doc: Document) -> tuple[SiteMention, ...]:
     """Body-site words anywhere (the caller decides which ones describe the complaint)."""
     t = tables()
@@ -308,21 +300,20 @@ def any_between(starts: list[int], start: int, end: int) -> bool:
     return i < len(starts) and starts[i] < end
 
 
-_SENTENCE_STARTS: list[tuple[Document, list[int]]] = []
+@per_document
+def _sentence_starts(doc: Document) -> list[int]:
+    return [s.start for s in doc.sentences]
 
 
 def sentence_span(doc: Document, pos: int) -> tuple[int, int]:
     """The [start, end) of the sentence holding `pos` (or of the gap after it)."""
-    if _SENTENCE_STARTS and _SENTENCE_STARTS[0][0] is doc:
-        starts = _SENTENCE_STARTS[0][1]
-    else:
-        starts = [s.start for s in doc.sentences]
-        _SENTENCE_STARTS[:] = [(doc, starts)]
-    i = bisect_right(starts, pos) - 1
+    i = bisect_right(_sentence_starts(doc), pos) - 1
     if i >= 0 and pos < doc.sentences[i].end:
         return doc.sentences[i].start, doc.sentences[i].end
     return pos, pos + 1
 
 
+@per_document
 def symptom_starts(doc: Document) -> list[int]:
+    """Where each symptom mention starts, in order (shared: do not modify)."""
     return [m.start for m in find_symptoms(doc)]

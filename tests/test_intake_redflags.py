@@ -7,7 +7,7 @@ import pytest
 
 from perturbation import emotion, redflags
 from perturbation.document import Document
-from perturbation.patterns import text_index
+from perturbation.patterns import Branch
 from perturbation.redflags import find_red_flags
 
 # (text, flag id that must fire, or None when no red flag may fire)
@@ -202,6 +202,22 @@ CASES: list[tuple[str, str | None]] = [
     ("my chest feels tight when I'm anxious but the ECG was normal", None),
     ("my wife had the baby yesterday and is soaking a pad every half hour", "obstetric_emergency"),
     ("我家闺女两岁，喘气特别快，吸气的时候肋骨下面凹进去", "paediatric_emergency"),
+    # an early denial does not swallow a later flag in the next clause
+    ("I'm not suicidal or anything, I just don't see a reason to wake up",
+     "suicidal_ideation_self_harm"),
+    ("I'm not suicidal, I just don't want to wake up anymore", "suicidal_ideation_self_harm"),
+    ("我没想自杀啊，就是觉得活着没什么意思", "suicidal_ideation_self_harm"),
+    ("no fever, she says her chest is crushing and she's sweating", "cardiac_chest_pain"),
+    # clearly past history is not a flag; the same symptom now is
+    ("had chest pain last year, fine now", None),
+    ("I had a seizure as a child, no problems since", None),
+    ("去年胸痛过，现在好了", None),
+    ("两年前胸口疼过一次，后来就好了", None),
+    ("I had chest pain last year and now it's back, crushing, sweating", "cardiac_chest_pain"),
+    ("had a heart attack 2 years ago, now crushing chest pain and sweating", "cardiac_chest_pain"),
+    ("去年心梗过，今天又胸口压着疼，出冷汗", "cardiac_chest_pain"),
+    ("I tried to kill myself two years ago", "suicidal_ideation_self_harm"),
+    ("my son had a fever last year, today he is floppy and not feeding", "paediatric_emergency"),
     # clean clinical text and everyday talk must stay silent
     ("Patient reports mild sore throat for two days. No fever.", None),
     ("I've had a runny nose and a bit of a cough for a week", None),
@@ -271,26 +287,55 @@ def test_prefilters_never_skip_a_pattern_that_matches() -> None:
     for _kind, _strong, cue_sets in emotion.tables().cues:
         sets.extend(cue_sets)
     checked = 0
-    extra = ["I'M SO SCARED, can't breathe!!", "Hi, it's probably nothing. 宝宝3周大 发烧38.5度"]
+    extra = [
+        "I'M SO SCARED, can't breathe!!",
+        "Hi, it's probably nothing. 宝宝3周大 发烧38.5度",
+        "my 6 week old has a temp of 38.5, she is 12-week-old? no, 2 month old",
+        "孕32周了，宝宝12天大，两个月大的孩子，1个月，十二周大",
+    ]
     for text in [t for t, _ in CASES] + extra:
-        index = text_index(Document.of(text))
+        index = Document.of(text).cue_index
         for branch_set in sets:
-            candidates = set(branch_set.candidates(index))
-            for branch in branch_set.always + tuple(
-                b for v in branch_set.by_head.values() for b in v
-            ):
+            found: dict[Branch, set[tuple[int, int]]] = {}
+            for branch, match in branch_set.matches(index):
+                found.setdefault(branch, set()).add(match.span())
+            for branch in branch_set.branches:
                 target = index.lower if branch.english else index.text
                 expected = {m.span() for m in branch.regex.finditer(target)}
                 if expected:
                     checked += 1
-                    assert branch in candidates, (text, branch.regex.pattern)
-                    assert expected <= {m.span() for m in branch.finditer(index)}
+                    assert expected <= found.get(branch, set()), (text, branch.regex.pattern)
     assert checked > 200
 
 
-def test_wish_scopes_beyond_the_shared_pseudo_negations_do_not_hide_a_red_flag() -> None:
-    """`perturbation.negation` covers "don't want"; "do not want", "never want" and "don't
-    like" still open a scope there, which the red-flag matcher ignores."""
+@pytest.mark.parametrize(
+    ("text", "flag"),
+    [
+        ("my son is 34 and has a fever and stiff neck", "meningitis"),
+        ("my 34 year old son has a fever and a stiff neck", "meningitis"),
+        ("my daughter, 41, has a high fever and a stiff neck", "meningitis"),
+        ("my 45 year old husband has a fever and a stiff neck", "meningitis"),
+        ("我儿子34岁了，发烧，脖子僵硬", "meningitis"),
+        ("34岁的女儿发高烧，脖子很硬", "meningitis"),
+    ],
+)
+def test_a_son_or_daughter_of_adult_age_is_no_child(text: str, flag: str) -> None:
+    ids = _ids(text)
+    assert flag in ids
+    assert "paediatric_emergency" not in ids
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["my son is 3 and has a fever and stiff neck", "my 3 year old son has a fever and a stiff neck",
+     "儿子3岁，发烧，脖子僵硬"],
+)  # fmt: skip
+def test_a_young_son_or_daughter_is_a_child(text: str) -> None:
+    assert "paediatric_emergency" in _ids(text)
+
+
+def test_wish_scopes_do_not_hide_a_red_flag() -> None:
+    """A negated wish ("I do not want to bother you") denies nothing after it."""
     for opener in ("I do not want to bother you", "I never want to make a fuss", "I don't like"):
         assert "cardiac_chest_pain" in _ids(f"{opener}, crushing chest pain, sweating")
 
