@@ -11,6 +11,10 @@ note markers, or one marker and no first-person words, switch the detector off) 
 with a telegraphic cue: symptom words juxtaposed with no connector, a dangling word after
 a fragment ("headache since yesterday bad"), a run of very short verbless units ("fever.
 cough. 3 days. help"), space-separated Chinese words, or a whole message of fragments.
+Patients also drop the subject ("Been coughing all week", "Fell off the ladder", "...,
+had them for weeks") or the article ("Throat hurts"), and Chinese writers cut clauses to
+notes ("头疼4天", "发烧头疼", "没吐没晕", "耳朵疼。周六开始。晚上更重。"); each of those
+is a cue of its own.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from perturbation.lexicon import load
 from perturbation.symptoms import (
     alternation,
     any_between,
+    find_sites,
     find_symptoms,
     form_key,
     sentence_span,
@@ -43,13 +48,31 @@ _ZH_UNIT_SPLIT = re.compile(
     r"[。！？；;!?\n，,、]+|(?<=[\u4e00-\u9fff])[ \t\u3000]+(?=[\u4e00-\u9fff])"
 )
 _HAN = re.compile(r"[\u4e00-\u9fff]")
+_ZH_CLAUSE = re.compile(r"[^。！？；;!?\n，,、]+")
+_ZH_STOP_UNIT = re.compile(r"[^。！？!?\n，,、]{1,5}[。！？!?]")
+# "头疼4天", "怀孕28周": a complaint and a bare quantity, with no 了 or 有 to join them
+_ZH_BARE_QUANTITY = re.compile(r"[\d一二两三四五六七八九十半几]+(?:天|周|小时|年)$")
+# "没吐没晕", "不咳不喘": paired denials with the verbs cut to one or two characters
+_ZH_PAIRED_DENIAL = re.compile(r"([没不])[^\W\d也还又都就a-zA-Z]{1,2}\1[\u4e00-\u9fff]")
+_CLAUSE_END = re.compile(r"\s*(?:[.!?。！？；;\n,，]|$)")
+# "my 3 month old", "our 2yo", "my 6-year-old": an age stands for the child
+_EN_AGE = r"\d+\s*-?\s*(?:days?|weeks?|wks?|months?|mos?|years?|yrs?|y)\s*-?\s*(?:old|o)\b"
 _CLAUSE_SPLIT = re.compile(r"[.!?。！？；;\n,，]+|\b(?:and then|then|but)\b")
+# The first word of every sentence or comma clause, and whether a comma opened it.
+_EN_OPENER = re.compile(r"(?:^|([.!?;:\n]+)|(,))[\s\"'(]*([a-z][a-z'’]*)")
+# "Pregnant 28 wks", "fever 3 days": a word and a bare quantity, nothing to join them.
+_EN_WORD_QUANTITY = re.compile(
+    r"(?!(?:my|our|his|her|their|the|a|an|about|for|since|after|over|around|every|last)\b)"
+    r"[a-z]+\s+\d+\s*(?:wks?|weeks?|days?|d|hrs?|hours?|mins?|minutes?|months?|yrs?|years?)\b"
+)
 
 
 @dataclass(frozen=True)
 class _Cues:
     raw: dict[str, Any]
     en_intro: re.Pattern[str]
+    en_definite: re.Pattern[str]
+    en_pregnancy: re.Pattern[str]
     en_proxy: re.Pattern[str]
     zh_intro: re.Pattern[str]
     zh_proxy: re.Pattern[str]
@@ -61,6 +84,8 @@ class _Cues:
     informal: re.Pattern[str]
     en_clause: re.Pattern[str]
     en_connector: re.Pattern[str]
+    en_openers: frozenset[str]
+    en_comma_openers: frozenset[str]
     zh_function: re.Pattern[str]
     strong: dict[str, re.Pattern[str]]
     weak: dict[str, re.Pattern[str]]
@@ -77,15 +102,22 @@ def _cues() -> _Cues:
     rel_zh = alternation(p["zh_relations"], False)
     return _Cues(
         raw=raw,
-        en_intro=re.compile(rf"\b(?:{poss})\s+(?:{rel_en})(?:['’]s)?\b"),
+        en_intro=re.compile(rf"\b(?:{poss})\s+(?:(?:{rel_en})|{_EN_AGE})(?:['’]s)?\b"),
+        en_definite=re.compile(
+            rf"\bthe\s+(?:{alternation(p['en_definite_children'], True)})(?:['’]s)?\b"
+        ),
+        en_pregnancy=word_regex(p["en_pregnancy"], True),
         en_proxy=re.compile(
             rf"\b(?:{alternation(p['en_proxy_verbs'], True)})\s+(?:my|our|a)\s+(?:{rel_en})\b"
-            rf"|\b(?:{alternation(p['en_proxy_fixed'], True)})",
+            rf"|\b(?:{alternation(p['en_proxy_fixed'], True)})"
+            rf"|\b(?:{alternation(p['en_self_as_relation'], True)})\s+(?:{rel_en})\b",
         ),
         zh_intro=re.compile(rf"(?:我们家|我家|我的|我)?(?:{rel_zh})(?:[他她](?![们]))?"),
         zh_proxy=re.compile(
             rf"(?:{alternation(p['zh_proxy_verbs'], False)})(?:我们家|我家|我)?(?:{rel_zh})"
             rf"(?:{alternation(p['zh_proxy_after'], False)})"
+            rf"|给(?:我们家|我家|我)?(?:{rel_zh})(?:{alternation(p['zh_give_verbs'], False)})"
+            rf"|(?:{alternation(p['zh_self_as_relation'], False)})"
         ),
         not_patient={
             "en": re.compile(rf"\s*(?:{alternation(p['en_not_patient_after'], True)})"),
@@ -110,6 +142,8 @@ def _cues() -> _Cues:
         informal=word_regex(g["en_informal"], True),
         en_clause=word_regex([*g["en_subjects"], *g["en_verbs"]], True),
         en_connector=word_regex(g["en_connectors"], True),
+        en_openers=frozenset(form_key(w) for w in g["en_dropped_openers"]),
+        en_comma_openers=frozenset(form_key(w) for w in g["en_dropped_after_comma"]),
         zh_function=word_regex(g["zh_function"], False),
         strong={"en": word_regex(o["en_strong"], True), "zh": word_regex(o["zh_strong"], False)},
         weak={"en": word_regex(o["en_weak"], True), "zh": word_regex(o["zh_weak"], False)},
@@ -125,6 +159,19 @@ def _cues() -> _Cues:
             "zh": (word_regex(o["zh_anchors"], False), dict(o["zh_anchors"])),
         },  # fmt: skip
     )
+
+
+_LAST_SITES: list[tuple[Document, list[int]]] = []
+
+
+def site_starts(doc: Document) -> list[int]:
+    """Where body-site words start, in order; the last document's answer is kept (by
+    identity) because the grammar and irrelevant-information detectors both ask."""
+    if _LAST_SITES and _LAST_SITES[0][0] is doc:
+        return _LAST_SITES[0][1]
+    starts = sorted(site.start for site in find_sites(doc))
+    _LAST_SITES[:] = [(doc, starts)]
+    return starts
 
 
 def _finding(doc: Document, sub: str, start: int, end: int, confidence: float) -> Finding:
@@ -145,9 +192,11 @@ def detect_perspective_misalignment(doc: Document) -> list[Finding]:
     for match in proxy.finditer(doc.lower):
         out.append(_finding(doc, PERSPECTIVE, match.start(), match.end(), 0.9))
     intro = c.en_intro if lang == "en" else c.zh_intro
+    if lang == "en" and not c.en_pregnancy.search(doc.lower):
+        out.extend(_definite_child(doc, symptoms))
     seen_sentences: set[int] = {sentence_span(doc, f.start)[0] for f in out}
     relation_found = bool(out)
-    reach = 40 if lang == "en" else 12
+    reach = 60 if lang == "en" else 16
     for match in intro.finditer(doc.lower):
         relation_found = True
         if c.not_patient[lang].match(doc.lower, match.end()):
@@ -174,8 +223,51 @@ def detect_perspective_misalignment(doc: Document) -> list[Finding]:
         out.append(_finding(doc, PERSPECTIVE, match.start(), match.end(), 0.9 if mixed else 0.8))
         seen_sentences.add(s_start)
     if not relation_found:
-        out.extend(_person_switch(doc, symptoms))
+        out.extend(_third_person_opening(doc, symptoms) or _person_switch(doc, symptoms))
     return out
+
+
+def _definite_child(doc: Document, symptoms: list[int]) -> list[Finding]:
+    """'The baby's got a rash': a child named with "the" and a complaint right after."""
+    c = _cues()
+    out: list[Finding] = []
+    seen: set[int] = set()
+    for match in c.en_definite.finditer(doc.lower):
+        s_start, s_end = sentence_span(doc, match.start())
+        stop = min(s_end, match.end() + 40)
+        me = c.first["en"].search(doc.lower, match.end(), stop)  # "... the kids, now I have"
+        stop = me.start() if me else stop
+        if s_start in seen or not (
+            any_between(symptoms, match.end(), stop)
+            or c.health["en"].search(doc.lower, match.end(), stop)
+        ):
+            continue
+        out.append(_finding(doc, PERSPECTIVE, match.start(), match.end(), 0.7))
+        seen.add(s_start)
+    return out
+
+
+def _third_person_opening(doc: Document, symptoms: list[int]) -> list[Finding]:
+    """The message opens on "she"/"他" and goes on to a complaint: the writer has the
+    patient in mind and never names them ("She's been weeing a lot...", "他发高烧...")."""
+    if not doc.sentences or not symptoms:
+        return []
+    c = _cues()
+    lang = doc.language
+    first = doc.sentences[0]
+    start = first.start + len(first.text) - len(first.text.lstrip())
+    match = c.third[lang].match(doc.lower, start)
+    if match is None:
+        return []
+    # "She says I have a fever": the complaint comes after "I", so the writer is the patient
+    me = c.first[lang].search(doc.lower, match.end(), first.end)
+    stop = me.start() if me else first.end
+    if not (
+        any_between(symptoms, match.end(), stop)
+        or c.health[lang].search(doc.lower, match.end(), stop)
+    ):
+        return []
+    return [_finding(doc, PERSPECTIVE, match.start(), match.end(), 0.65)]
 
 
 def _person_switch(doc: Document, symptoms: list[int]) -> list[Finding]:
@@ -210,6 +302,13 @@ def detect_incomplete_grammar(doc: Document) -> list[Finding]:
     if _note_like(doc):
         return []
     units = _en_units(doc) if doc.language == "en" else _zh_units(doc)
+    out = _fragment_runs(doc, units)
+    extra = _en_dropped_subjects(doc) if doc.language == "en" else _zh_telegraphic(doc)
+    return drop_overlaps(out + extra)
+
+
+def _fragment_runs(doc: Document, units: list[tuple[int, int, float]]) -> list[Finding]:
+    """Consecutive scored units as one finding each, at the run's highest score."""
     out: list[Finding] = []
     run: list[tuple[int, int, float]] = []
     for start, end, score in units + [(len(doc.text), len(doc.text), 0.0)]:
@@ -229,6 +328,38 @@ def _strip(doc: Document, start: int, end: int) -> tuple[int, int]:
     while end > start and doc.text[end - 1] in " \t\u3000,，":
         end -= 1
     return start, end
+
+
+def _en_dropped_subjects(doc: Document) -> list[Finding]:
+    """Sentences and comma clauses that open without their subject: on a past or
+    progressive verb ("Fell off the ladder", "Been bitten by something", "..., had them for
+    weeks"), on a bare body part ("Throat hurts", "Eyes itchy") or on a word and a bare
+    quantity ("Pregnant 28 wks")."""
+    c = _cues()
+    sites = site_starts(doc)
+    out: list[Finding] = []
+    for match in _EN_OPENER.finditer(doc.lower):
+        start = match.start(3)
+        word = form_key(match.group(3))
+        after_comma = match.group(2) is not None
+        if after_comma:
+            hit = word in c.en_comma_openers
+        else:
+            hit = (
+                word in c.en_openers
+                or any_between(sites, start, start + 1)
+                or _EN_WORD_QUANTITY.match(doc.lower, start) is not None
+            )
+        if hit:
+            end = _clause_end(doc, start)
+            out.append(_finding(doc, GRAMMAR, start, end, 0.65))
+    return out
+
+
+def _clause_end(doc: Document, start: int) -> int:
+    """Where the comma clause or sentence starting at `start` ends."""
+    stop = _CLAUSE_END.search(doc.text, start)
+    return stop.start() if stop else len(doc.text.rstrip())
 
 
 def _en_units(doc: Document) -> list[tuple[int, int, float]]:
@@ -313,6 +444,37 @@ def _zh_units(doc: Document) -> list[tuple[int, int, float]]:
                 score = 0.6  # "发烧，咳嗽，三天，难受": a list of bare words
         scored.append((*_strip(doc, start, end), score))
     return scored
+
+
+def _is_idiom(text: str, pos: int, idioms: set[str]) -> bool:
+    return any(text.startswith(idiom, pos) for idiom in idioms)
+
+
+def _zh_telegraphic(doc: Document) -> list[Finding]:
+    """Chinese clauses cut down to notes: a complaint with a bare quantity ("头疼4天"),
+    complaints run together ("发烧头疼"), paired denials ("没吐没晕") and runs of tiny
+    full-stopped sentences ("耳朵疼。周六开始。晚上更重。")."""
+    c = _cues()
+    symptoms = find_symptoms(doc)
+    adjacent = [a.start for a, b in zip(symptoms, symptoms[1:], strict=False) if a.end == b.start]
+    idioms = set(c.raw["grammar"]["zh_paired_idioms"])
+    out: list[Finding] = []
+    for unit in _ZH_CLAUSE.finditer(doc.text):
+        start, end = _strip(doc, unit.start(), unit.end())
+        text = doc.text[start:end]
+        bare = c.zh_function.search(doc.lower, start, end) is None
+        denial = _ZH_PAIRED_DENIAL.search(text)
+        if (
+            (bare and _ZH_BARE_QUANTITY.search(text))
+            or (bare and any_between(adjacent, start, end))
+            or (denial is not None and not _is_idiom(text, denial.start(), idioms))
+        ):
+            out.append(_finding(doc, GRAMMAR, start, end, 0.65))
+    runs = list(_ZH_STOP_UNIT.finditer(doc.text))
+    for i, unit in enumerate(runs[:-2]):
+        if runs[i + 1].start() == unit.end() and runs[i + 2].start() == runs[i + 1].end():
+            out.append(_finding(doc, GRAMMAR, unit.start(), runs[i + 2].end(), 0.7))
+    return out
 
 
 # --- reversed order ------------------------------------------------------------------

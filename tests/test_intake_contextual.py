@@ -187,3 +187,83 @@ def test_vague_clean(text: str) -> None:
 )
 def test_misdiagnosis_not_flagged_when_ruled_out_or_reported(text: str) -> None:
     assert detect_subjective_misdiagnosis(Document.of(text)) == []
+
+
+# --- stated, inherited, recurring and blamed self-diagnoses --------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("I've got a chest infection, coughing up green stuff", "I've got a chest infection"),
+        ("得了流感一个星期了，浑身疼", "得了流感"),
+        ("My dad had Parkinson's so I think I have it too", "I think I have it too"),
+        ("我爸有帕金森，我估计我也是", "我估计我也是"),
+        ("my sinus infection is back after the antibiotics", "sinus infection is back"),
+        ("偏头痛又犯了，疼得睁不开眼", "偏头痛又犯了"),
+        ("中耳炎要不要吃抗生素", "中耳炎要不要吃"),
+        ("hives all over after the new washing powder", "after the new washing powder"),
+        ("拉肚子，昨晚吃坏了", "吃坏了"),
+    ],
+)
+def test_stated_inherited_recurring_and_blamed_diagnoses(text: str, span: str) -> None:
+    findings = detect_subjective_misdiagnosis(Document.of(text))
+    _check_spans(text, findings, MISDIAGNOSIS)
+    assert span in [f.text for f in findings]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The doctor said I've got a chest infection",
+        "I have a cough and an appointment next week about my diabetes",
+        "医生说我得了流感",
+        "我头疼三天了",
+    ],
+)
+def test_reported_or_unnamed_conditions_are_not_self_diagnoses(text: str) -> None:
+    assert detect_subjective_misdiagnosis(Document.of(text)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("So my knee has been stiff, the views were stunning.", "the views were stunning"),
+        ("Hubby's snoring drives me mad, but my actual question is about my periods.",
+         "Hubby's snoring drives me mad"),
+        ("膝盖有点僵，上周去爬山了，风景绝了", "风景绝了"),
+        ("家里装修吵得要命，言归正传，我最近老是头疼", "家里装修吵得要命"),
+    ],
+)  # fmt: skip
+def test_asides_in_a_clause_and_before_a_return_to_the_point(text: str, span: str) -> None:
+    findings = detect_irrelevant_information(Document.of(text))
+    _check_spans(text, findings, IRRELEVANT)
+    assert span in [f.text for f in findings]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I got back from Spain last week, now I have a rash on my legs",
+        "Hit my head snowboarding, now I feel sick",
+        "刚从海边回来，身上起了疹子",
+    ],
+)
+def test_exposures_and_injuries_in_a_clause_are_not_asides(text: str) -> None:
+    assert detect_irrelevant_information(Document.of(text)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("had a sore throat for ages", "for ages"),
+        ("it lasted about 10 minutes", "about 10 minutes"),
+        ("吃了好几颗", "好几"),
+        ("说不出话有十来分钟", "十来"),
+        ("便秘一个礼拜左右", "左右"),
+    ],
+)
+def test_rough_quantities_are_vague(text: str, span: str) -> None:
+    findings = detect_vague_expression(Document.of(text))
+    _check_spans(text, findings, VAGUE)
+    assert span in [f.text for f in findings]

@@ -88,6 +88,26 @@ def test_chinese_hyperbole_and_chat_interjections(
     assert found(formal.detect_internet_slang, text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sooo tired coz my chest hurts, srsly", {"sooo": None, "coz": "because",
+                                                  "srsly": "seriously"}),
+        ("hhhh 笑死，头疼得不行，肿么办", {"hhhh": None, "笑死": None, "肿么办": "怎么办"}),
+        ("最近爆肝，压力山大", {"爆肝": "熬夜", "压力山大": "压力很大"}),
+    ],
+)  # fmt: skip
+def test_more_chat_abbreviations_and_held_letters(
+    text: str, expected: dict[str, str | None]
+) -> None:
+    assert found(formal.detect_internet_slang, text) == expected
+
+
+def test_numbness_and_web_addresses_are_not_slang() -> None:
+    assert found(formal.detect_internet_slang, "腿麻了，手也麻了") == {}
+    assert found(formal.detect_internet_slang, "www.nhs.uk says to rest") == {}
+
+
 def test_chinese_look_alikes_are_not_slang() -> None:
     assert found(formal.detect_internet_slang, "他是我的救命恩人，我要挂了号再去，我爸死了") == {}
 
@@ -149,6 +169,29 @@ def test_english_dialect(text: str, expected: dict[str, str | None]) -> None:
 )  # fmt: skip
 def test_chinese_dialect(text: str, expected: dict[str, str | None]) -> None:
     assert found(formal.detect_dialect, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("me head's banging and I'm proper poorly",
+         {"me": "my", "head's banging": "severe headache", "proper": "very", "poorly": "unwell"}),
+        ("she's got a wee temperature", {"wee": "little"}),
+        ("it's been giving me gyp all week", {"giving me gyp": "causing pain"}),
+        ("颈子僵，喉咙管痛", {"颈子": "颈部", "喉咙管": "咽喉"}),
+        ("肚皮疼得很，遭不住了", {"肚皮疼": "腹痛", "遭不住": "受不了"}),
+        ("贼疼，好几天了", {"贼疼": None}),
+    ],
+)  # fmt: skip
+def test_regional_intensifiers_possessives_and_body_words(
+    text: str, expected: dict[str, str | None]
+) -> None:
+    assert found(formal.detect_dialect, text) == expected
+
+
+def test_ordinary_me_dead_wee_and_plain_de_hen_are_not_dialect() -> None:
+    for text in ["call me back later", "I need to wee a lot", "dead skin on my feet", "疼得很厉害"]:
+        assert found(formal.detect_dialect, text) == {}, text
 
 
 def test_ambiguous_folk_terms_carry_lower_confidence() -> None:
@@ -217,6 +260,17 @@ def test_blood_sugar_and_chest_pressure_are_not_dialect() -> None:
     ],
 )  # fmt: skip
 def test_english_spelling_errors(text: str, expected: dict[str, str | None]) -> None:
+    assert found(formal.detect_spelling_error, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("bad pian and feever since monday", {"pian": "pain", "feever": "fever"}),
+        ("喉龙痛，鼻梯很多", {"喉龙": "喉咙", "鼻梯": "鼻涕"}),
+    ],
+)
+def test_everyday_slips_and_pinyin_homophones(text: str, expected: dict[str, str | None]) -> None:
     assert found(formal.detect_spelling_error, text) == expected
 
 

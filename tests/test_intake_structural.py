@@ -173,3 +173,72 @@ def test_drop_overlaps_keeps_most_confident() -> None:
     b = Finding(ORDER, 5, 12, "x" * 7, 0.8)
     c = Finding(ORDER, 12, 14, "xx", 0.5)
     assert drop_overlaps([a, b, c]) == [b, c]
+
+
+# --- subject-dropped and note-like clauses, ages, self-named relations ---------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Been coughing all week, can't sleep", "Been coughing all week"),
+        ("Stung by a wasp. My arm is a bit swollen.", "Stung by a wasp"),
+        ("Throat hurts when I swallow", "Throat hurts when I swallow"),
+        ("Pregnant 20 wks, some spotting", "Pregnant 20 wks"),
+        ("My knee is sore, had it for weeks", "had it for weeks"),
+        ("头疼4天，吃药不管用", "头疼4天"),
+        ("发烧头疼，浑身没劲", "发烧头疼"),
+        ("没吐没晕，精神还行", "没吐没晕"),
+        ("耳朵疼。周六开始。晚上更重。", "耳朵疼。周六开始。晚上更重。"),
+    ],
+)
+def test_dropped_subjects_and_note_like_clauses(text: str, expected: str) -> None:
+    findings = detect_incomplete_grammar(Document.of(text))
+    _check_spans(text, findings, GRAMMAR)
+    assert expected in [f.text for f in findings]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I fell off my bike yesterday and my wrist is swollen.",
+        "My 3 month old has had a cough for two days.",
+        "我头疼四天了",
+        "我没发烧，也不咳嗽",
+        "咳嗽没完没了的，晚上睡不好",
+    ],
+)
+def test_full_clauses_and_set_phrases_are_not_fragments(text: str) -> None:
+    assert detect_incomplete_grammar(Document.of(text)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("my 3 month old won't stop crying and feels hot", "my 3 month old"),
+        ("She's been weeing a lot and says it stings", "She's"),
+        ("他发高烧一晚上，咳个不停", "他"),
+        ("I'm his mum, he has had a rash since Monday", "I'm his mum"),
+        ("我是他妈妈，孩子发烧了", "我是他"),
+        ("can I give my son calpol for a temperature", "give my son"),
+        ("给孩子吃了退烧药还是烧", "给孩子吃"),
+        ("The baby's got a nappy rash that won't go away", "The baby's"),
+    ],
+)
+def test_ages_openings_and_self_named_relations(text: str, span: str) -> None:
+    findings = detect_perspective_misalignment(Document.of(text))
+    _check_spans(text, findings, PERSPECTIVE)
+    assert span in [f.text for f in findings]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "She said I have a fever and a cough",
+        "他们说我可能是感冒了，我头疼",
+        "I'm 30 weeks pregnant and the baby hasn't moved today",
+        "I watched the kids all day and now I have a headache",
+    ],
+)
+def test_an_opening_pronoun_before_the_writers_own_complaint_is_clean(text: str) -> None:
+    assert detect_perspective_misalignment(Document.of(text)) == []
