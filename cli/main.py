@@ -25,6 +25,7 @@ COMMANDS: dict[str, Command] = {
     "model": Command("weights.cli", "fetch, locate and build model weights"),
     "intake": Command("perturbation.cli", "analyse how a patient wrote a message (JSON out)"),
     "index": Command("retrieval.cli", "build, search and inspect guideline indexes"),
+    "keys": Command("server.keys_cli", "create, list and revoke API keys"),
 }
 
 

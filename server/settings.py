@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, HttpUrl, field_validator
+from pydantic import BaseModel, Field, HttpUrl, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from weights.location import default_data_dir
@@ -163,6 +163,21 @@ class Settings(BaseSettings):
     health: HealthSettings = Field(default_factory=HealthSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the tenants/keys database, e.g. "
+        "postgresql+psycopg://user@host/db. Empty: SQLite at DATA_DIR/clinserve.db.",
+    )
+    key_pepper: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Secret that API-key hashes are keyed with. Empty: key_pepper_file.",
+    )
+    key_pepper_file: Path | None = Field(
+        default=None,
+        description="File holding the pepper (must exist). Empty: DATA_DIR/secrets/key_pepper, "
+        "created on first use. Losing the pepper invalidates every API key.",
+    )
     drain_timeout_s: float = Field(default=60.0, ge=0, description="Grace for in-flight on stop.")
     log_level: str = "info"
 
