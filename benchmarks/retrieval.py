@@ -10,7 +10,9 @@ level (a document counts as found at the rank of its best chunk), for
 * the same questions perturbed at heavy severity by the intake synthesizer (seeded), as a
   patient might type them, searched as typed;
 * the perturbed questions after intake correction (rules engine: corrected text plus the
-  chief complaint's present terms, `retrieval.query.build_query`), as the gateway does.
+  chief complaint's present terms, `retrieval.query.build_query`);
+* the same without the asides the intake found (irrelevant details, emotional framing:
+  `perturbation.normalize.search_text`), which is the query the gateway sends.
 
 Latency: embed + hybrid search of a 100-word query (the question followed by words of its
 long answer) over a 10,000-chunk index, one query at a time after a warm-up. The PubMedQA
@@ -51,7 +53,9 @@ CUTOFFS = (1, 5, 10)
 
 
 def load_items(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()
+    ]
 
 
 def documents(items: list[dict[str, Any]]) -> list[SourceDocument]:
@@ -70,26 +74,33 @@ def documents(items: list[dict[str, Any]]) -> list[SourceDocument]:
 
 def query_sets(items: list[dict[str, Any]]) -> dict[str, list[str]]:
     from perturbation.engine import RulesEngine
+    from perturbation.normalize import search_text
     from perturbation.synthesizer import synthesize
 
     engine = RulesEngine()
     clean = [item["question"] for item in items]
     perturbed = [synthesize(q, severity="heavy", seed=i).text for i, q in enumerate(clean)]
-    corrected = []
+    corrected, focused = [], []
     for text in perturbed:
         analysis = engine.analyze(text)
         present = [s.term for s in analysis.chief_complaint.symptoms if not s.negated]
         corrected.append(build_query(analysis.normalized_text, present))
-    return {"clean": clean, "perturbed": perturbed, "perturbed + correction": corrected}
+        focused.append(build_query(search_text(analysis), present))
+    return {
+        "clean": clean,
+        "perturbed": perturbed,
+        "perturbed + correction": corrected,
+        "perturbed + correction - asides": focused,
+    }
 
 
-def doc_ranks(retriever: Retriever, queries: list[str], gold: list[str], mode: Any) -> list[int]:
+def doc_ranks(
+    retriever: Retriever, queries: list[str], vectors: np.ndarray, gold: list[str], mode: Any
+) -> list[int]:
     """The rank (1-based) of each query's gold document, 0 when not among the candidates."""
-    vectors = None if mode == "bm25" else retriever.embedder.embed_queries(queries)
     ranks = []
     for number, (query, want) in enumerate(zip(queries, gold, strict=True)):
-        vector = None if vectors is None else vectors[number]
-        hits = retriever.search_vector(query, vector, retriever.options.candidates, mode)
+        hits = retriever.search_vector(query, vectors[number], retriever.options.candidates, mode)
         seen: list[str] = []
         for hit in hits:
             if hit.chunk.doc_id not in seen:
@@ -153,6 +164,8 @@ def render(results: dict[str, Any]) -> str:
             )
     speed = results["latency"]
     lines = [
+        "## Guideline retrieval (PubMedQA abstracts)",
+        "",
         f"Run {results['date']} on {results['machine']}; embedder {results['embedder']}; "
         f"{results['documents']} PubMedQA abstracts as {results['chunks']} chunks "
         f"({results['dense']} index); build {results['build_s']:.0f} s.",
@@ -188,13 +201,15 @@ def main() -> int:
     build_s = time.perf_counter() - started
     retriever = Retriever(index, embedder)
     gold = [item["id"] for item in items]
-    recall = {
-        name: {mode: summarise(doc_ranks(retriever, queries, gold, mode)) for mode in MODES}
-        for name, queries in query_sets(items).items()
-    }
+    recall: dict[str, dict[str, dict[str, float]]] = {}
+    for name, queries in query_sets(items).items():
+        vectors = embedder.embed_queries(queries)  # once per set, shared by dense and hybrid
+        recall[name] = {
+            mode: summarise(doc_ranks(retriever, queries, vectors, gold, mode)) for mode in MODES
+        }
     speed = latency(Retriever(tiled(index, LATENCY_CHUNKS), embedder), items, args.repeats)
     clean5 = recall["clean"]["hybrid"]["recall@5"]
-    cost = 100 * (clean5 - recall["perturbed + correction"]["hybrid"]["recall@5"])
+    cost = 100 * (clean5 - recall["perturbed + correction - asides"]["hybrid"]["recall@5"])
     met = {
         "hybrid R@5 >= 0.90": clean5 >= TARGETS["hybrid_recall_at_5"],
         "perturbation cost <= 3 points": cost <= TARGETS["perturbation_cost_points"],

@@ -25,7 +25,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from functools import lru_cache
 
-from perturbation.analysis import Finding, Language
+from perturbation.analysis import Finding, IntakeResult, Language
 from perturbation.document import Document
 from perturbation.negation import negation_scopes
 
@@ -149,3 +149,32 @@ def normalize(doc: Document, findings: Sequence[Finding], drop_filler: bool = Tr
             continue
         safe.append(finding)
     return apply_corrections(doc.text, safe)
+
+
+_ASIDES = frozenset(
+    {
+        "contextual.irrelevant_information",
+        "emotional.positive",
+        "emotional.negative",
+        "emotional.repressed",
+    }
+)
+
+
+def search_text(result: IntakeResult) -> str:
+    """The corrected message without its asides, for searching guidelines, never for the
+    model: details with no clinical bearing and emotional framing ("my cat", "I'm so
+    scared", "probably nothing") pull a search index away from the clinical words. An aside
+    that overlaps a symptom mention stays, and so does anything near a negation."""
+    from perturbation.symptoms import find_symptoms
+
+    doc = Document.of(result.text, result.language)
+    mentions = find_symptoms(doc)
+    trimmed = [
+        dataclasses.replace(finding, correction="")
+        if finding.subcategory in _ASIDES
+        and not any(m.start < finding.end and finding.start < m.end for m in mentions)
+        else finding
+        for finding in result.perturbations
+    ]
+    return normalize(doc, trimmed)

@@ -148,7 +148,9 @@ class Embedder:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", FutureWarning)
                     from sentence_transformers import SentenceTransformer
+                    from transformers.utils import logging as transformers_logging
 
+                    transformers_logging.disable_progress_bar()  # not in a server's log
                     self._model = SentenceTransformer(str(self.folder), local_files_only=True)
             return self._model
 

@@ -9,8 +9,9 @@ import pytest
 from perturbation import normalize as normalize_module
 from perturbation.analysis import Finding
 from perturbation.document import Document
+from perturbation.engine import RulesEngine
 from perturbation.formal import detect_dialect, detect_internet_slang, detect_spelling_error
-from perturbation.normalize import apply_corrections, normalize
+from perturbation.normalize import apply_corrections, normalize, search_text
 
 
 def corrected(text: str, drop_filler: bool = True) -> str:
@@ -111,3 +112,41 @@ def test_no_symptom_is_added() -> None:
     out = corrected(text)
     assert out == "no fever, no vomiting, 没发烧"
     assert out.count("no ") == 2 and "没" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("no pian in me chest", "no pain in my chest"),
+        ("not dead sore, just a wee bit stiff", "not very sore, just a little bit stiff"),
+        ("我没发烧，颈子也不疼", "我没发烧，颈部也不疼"),
+        ("没有喉龙痛", "没有喉咙痛"),
+        ("莫得发烧", "莫得发烧"),  # a regional negation is flagged, never rewritten
+    ],
+)
+def test_regional_words_are_corrected_around_a_kept_negation(text: str, expected: str) -> None:
+    assert corrected(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "dropped", "kept"),
+    [
+        (
+            "Honestly I am terrified. My cat knocked over a vase and my husband laughed. "
+            "I have had a feaver and a cough for 3 days, no rash.",
+            ["terrified", "cat", "vase"],
+            ["fever", "cough", "3 days", "no rash"],
+        ),
+        (
+            "我好害怕啊。我家猫昨天打碎了花瓶。咳嗽三天了，没有皮疹。",
+            ["害怕", "花瓶"],
+            ["咳嗽", "没有皮疹"],
+        ),
+    ],
+)
+def test_search_text_drops_asides_and_keeps_symptoms_and_negations(
+    text: str, dropped: list[str], kept: list[str]
+) -> None:
+    query = search_text(RulesEngine().analyze(text))
+    assert not [word for word in dropped if word in query]
+    assert [word for word in kept if word in query] == kept

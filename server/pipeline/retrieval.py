@@ -1,11 +1,12 @@
 """The retrieval stage: guideline passages for the patient's latest message, as cited context.
 
-The query is the intake's corrected text plus the chief complaint's present terms (so
-correction helps retrieval: "feaver" finds the fever guideline); without an analysis it is
-the message as written. Passages go into the system prompt as delimited reference material
-(`server.pipeline.references`) and come back to the client as `clinical.citations`, numbered
-as the model was told to cite them. Per request: `"clinical": {"retrieval": false}` turns it
-off, `{"retrieval": {"k": 3, "mode": "bm25"}}` tunes it.
+The query is the intake's corrected text without the patient's asides (irrelevant details,
+emotional framing) plus the chief complaint's present terms, so correction helps retrieval
+("feaver" finds the fever guideline); without an analysis it is the message as written.
+Passages go into the system prompt as delimited reference material
+(`server.pipeline.references`) and come back to the client as `clinical.citations`,
+numbered as the model was told to cite them. Per request: `"clinical": {"retrieval":
+false}` turns it off, `{"retrieval": {"k": 3, "mode": "bm25"}}` tunes it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from perturbation.normalize import search_text
 from retrieval.query import build_query
 from retrieval.search import MODES, Hit, Mode
 from server.errors import InvalidRequest
@@ -99,10 +101,11 @@ def requested_retrieval(options: Any, settings: RetrievalSettings) -> RetrievalR
 
 
 def retrieval_query(messages: list[dict[str, Any]], intake: IntakeOutcome) -> str:
+    """From the analysis when there is one: corrected, without asides, plus present terms."""
     analysis = intake.analysis
     if analysis is not None:
         present = [s.term for s in analysis.chief_complaint.symptoms if not s.negated]
-        return build_query(analysis.normalized_text, present)
+        return build_query(search_text(analysis), present)
     return build_query(last_user_text(messages) or "")
 
 
