@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.markdown import RESULTS_MD, table, update_results_md
+from benchmarks.markdown import publish, table
 from perturbation.engine import RulesEngine
 from perturbation.taxonomy import TAXONOMY
 
@@ -254,12 +254,7 @@ def main() -> int:
         "round_trip": round_trip(engine, items, args.seeds),
         "verdict": {key: "met" if ok else "**MISSED**" for key, ok in met.items()},
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "intake.json").write_text(json.dumps(results, indent=2))
-    markdown = render(results)
-    print(markdown)
-    if not args.no_record:
-        update_results_md(RESULTS_MD, "intake", markdown)
+    publish("intake", results, render(results), args.out, record=not args.no_record)
     return 1 if args.check and not all(met.values()) else 0
 
 

@@ -6,7 +6,9 @@ so a rerun replaces only its own numbers and anything written by hand is kept.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 RESULTS_MD = Path(__file__).with_name("RESULTS.md")
 
@@ -35,3 +37,13 @@ def update_results_md(path: Path, section: str, markdown: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + block
     path.write_text(text)
+
+
+def publish(section: str, results: dict[str, Any], markdown: str, out: Path, record: bool) -> None:
+    """Write the raw results to `out/<section>.json`, print the markdown and, when asked,
+    refresh the section of RESULTS.md."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{section}.json").write_text(json.dumps(results, indent=2))
+    print(markdown)
+    if record:
+        update_results_md(RESULTS_MD, section, markdown)

@@ -38,7 +38,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from benchmarks.markdown import RESULTS_MD, table, update_results_md
+from benchmarks.markdown import publish, table
 from retrieval.bm25 import BM25
 from retrieval.documents import SourceDocument
 from retrieval.embedder import Embedder
@@ -229,12 +229,7 @@ def main() -> int:
         "latency": speed,
         "verdict": {key: "met" if ok else "**MISSED**" for key, ok in met.items()},
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "retrieval.json").write_text(json.dumps(results, indent=2))
-    markdown = render(results)
-    print(markdown)
-    if not args.no_record:
-        update_results_md(RESULTS_MD, "retrieval", markdown)
+    publish("retrieval", results, render(results), args.out, record=not args.no_record)
     return 1 if args.check and not all(met.values()) else 0
 
 

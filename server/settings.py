@@ -63,6 +63,13 @@ class LimitSettings(BaseModel):
     retry_attempts: int = Field(default=2, ge=0, description="Other workers tried before 1st byte.")
 
 
+def comma_separated(value: object) -> object:
+    """A list setting given in the environment as one comma-separated string."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
 IntakeMode = Literal["off", "annotate", "normalize"]
 IntakeEngineName = Literal["rules", "model", "hybrid"]
 
@@ -128,12 +135,7 @@ class RetrievalSettings(BaseModel):
         default=5.0, gt=0, description="How often the index folder is checked for a rebuild."
     )
 
-    @field_validator("corpus", mode="before")
-    @classmethod
-    def _split_corpus(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+    _split_corpus = field_validator("corpus", mode="before")(comma_separated)
 
 
 class HealthSettings(BaseModel):
@@ -181,12 +183,7 @@ class Settings(BaseSettings):
     drain_timeout_s: float = Field(default=60.0, ge=0, description="Grace for in-flight on stop.")
     log_level: str = "info"
 
-    @field_validator("workers", mode="before")
-    @classmethod
-    def _split_workers(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+    _split_workers = field_validator("workers", mode="before")(comma_separated)
 
     @property
     def worker_urls(self) -> list[str]:

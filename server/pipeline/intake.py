@@ -27,6 +27,7 @@ from perturbation.engine import ENGINES, IntakeEngine, RulesEngine, build_engine
 from perturbation.model_engine import Completer, ModelEngineError
 from server.errors import InvalidRequest
 from server.pipeline.prompt import intake_note, with_system_note
+from server.pipeline.validation import one_of, only_fields
 from server.settings import IntakeEngineName, IntakeMode, IntakeSettings
 
 MODES: tuple[IntakeMode, ...] = ("off", "annotate", "normalize")
@@ -81,26 +82,10 @@ def requested_intake(options: Any, settings: IntakeSettings) -> IntakeRequest:
     intake = options.get("intake", settings.mode)
     if not isinstance(intake, dict):
         intake = {"mode": intake}
-    unknown = set(intake) - {"mode", "engine"}
-    if unknown:
-        raise InvalidRequest(
-            f"clinical.intake has unknown fields: {', '.join(sorted(unknown))}.",
-            param="clinical.intake",
-        )
-    mode = intake.get("mode", settings.mode)
-    if mode not in MODES:
-        raise InvalidRequest(
-            f"clinical.intake mode must be one of {', '.join(MODES)}.", param="clinical.intake"
-        )
-    return IntakeRequest(mode, valid_engine(intake.get("engine", settings.engine)))
-
-
-def valid_engine(engine: Any) -> IntakeEngineName:
-    if engine not in ENGINES:
-        raise InvalidRequest(
-            f"intake engine must be one of {', '.join(ENGINES)}.", param="clinical.intake.engine"
-        )
-    return engine
+    only_fields(intake, {"mode", "engine"}, "clinical.intake")
+    mode = one_of(intake.get("mode", settings.mode), MODES, "clinical.intake")
+    engine = one_of(intake.get("engine", settings.engine), ENGINES, "clinical.intake.engine")
+    return IntakeRequest(mode, engine)
 
 
 class IntakeStage:

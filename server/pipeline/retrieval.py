@@ -24,6 +24,7 @@ from server.guidelines import GuidelineLibrary
 from server.pipeline.intake import IntakeOutcome, last_user_text
 from server.pipeline.prompt import with_system_note
 from server.pipeline.references import reference_block, within_budget
+from server.pipeline.validation import one_of, only_fields
 from server.settings import RetrievalSettings
 
 _MAX_K = 20
@@ -79,24 +80,14 @@ def requested_retrieval(options: Any, settings: RetrievalSettings) -> RetrievalR
         raise InvalidRequest(
             "clinical.retrieval must be true, false or an object.", param="clinical.retrieval"
         )
-    unknown = set(value) - {"k", "mode"}
-    if unknown:
-        raise InvalidRequest(
-            f"clinical.retrieval has unknown fields: {', '.join(sorted(unknown))}.",
-            param="clinical.retrieval",
-        )
+    only_fields(value, {"k", "mode"}, "clinical.retrieval")
     k = value.get("k", default.k)
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= _MAX_K:
         raise InvalidRequest(
             f"clinical.retrieval.k must be an integer from 1 to {_MAX_K}.",
             param="clinical.retrieval.k",
         )
-    mode = value.get("mode", default.mode)
-    if mode not in MODES:
-        raise InvalidRequest(
-            f"clinical.retrieval.mode must be one of {', '.join(MODES)}.",
-            param="clinical.retrieval.mode",
-        )
+    mode = one_of(value.get("mode", default.mode), MODES, "clinical.retrieval.mode")
     return RetrievalRequest(default.enabled, k, mode)
 
 

@@ -23,6 +23,21 @@ def validate(model: type[Model], body: Any) -> Model:
         raise InvalidRequest(f"{param}: {message}" if param else message, param=param) from None
 
 
+def only_fields(options: dict[str, Any], allowed: set[str], param: str) -> None:
+    """Refuse unknown keys in a `clinical` option object (a typo must not be ignored)."""
+    unknown = set(options) - allowed
+    if unknown:
+        raise InvalidRequest(
+            f"{param} has unknown fields: {', '.join(sorted(unknown))}.", param=param
+        )
+
+
+def one_of(value: Any, choices: tuple[str, ...], param: str) -> Any:
+    if value not in choices:
+        raise InvalidRequest(f"{param} must be one of {', '.join(choices)}.", param=param)
+    return value
+
+
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
 
 
