@@ -31,7 +31,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         gateway.pipeline.intake.warm_up()
-        await gateway.guidelines.start()
+        gateway.guidelines.start()
         if local_worker is not None:
             gateway.pool.add(local_worker.worker)
             await local_worker.start()

@@ -30,10 +30,11 @@ class GuidelineLibrary:
         self.settings = settings
         self.index_dir = index_dir
         self.retriever: Retriever | None = None
-        self.status = "disabled" if not settings.enabled else "no index"
+        self.status = "disabled" if not settings.enabled else "loading"
         self._embedder: Embedder | None = None
         self._stamp: tuple[int, int] | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._first_done = False
 
     @property
     def embedder(self) -> Embedder:
@@ -44,11 +45,24 @@ class GuidelineLibrary:
             self._embedder = Embedder(spec)
         return self._embedder
 
-    async def start(self) -> None:
-        if not self.settings.enabled:
-            return
-        await asyncio.to_thread(self._first_load)
-        self._watcher = asyncio.create_task(self._watch(), name="guideline-index-watch")
+    @property
+    def settled(self) -> bool:
+        """Whether the start-up load (or build) has finished, whatever its outcome: /ready
+        waits for it, so a first request does not race the index."""
+        return self._watcher is None or self._first_done
+
+    def start(self) -> None:
+        """Load (or build) in the background: a first build takes a minute, and the gateway
+        and its worker start meanwhile."""
+        if self.settings.enabled:
+            self._watcher = asyncio.create_task(self._run(), name="guideline-index")
+
+    async def _run(self) -> None:
+        try:
+            await asyncio.to_thread(self._first_load)
+        finally:
+            self._first_done = True
+        await self._watch()
 
     async def stop(self) -> None:
         if self._watcher is not None:
@@ -66,9 +80,12 @@ class GuidelineLibrary:
     def _first_load(self) -> None:
         try:
             if self._manifest_stamp() is None and self.settings.corpus:
+                self.status = "building the index"
                 self._build_from_corpus()
             if self._manifest_stamp() is not None:
                 self._load()
+            else:
+                self.status = "no index"
         except Exception as exc:  # a broken index must not stop the gateway from serving
             self.status = f"unavailable: {exc}"
             log.error("guideline index not loaded: %s", exc)

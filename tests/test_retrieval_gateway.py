@@ -247,3 +247,23 @@ def test_streamed_answers_carry_the_citations_in_the_final_chunk(
     assert len(carrying) == 1 and carrying[0] is chunks[-1]
     citations = carrying[0].model_extra["clinical"]["citations"]
     assert citations and all(c["snippet"] for c in citations)
+
+
+def test_the_index_is_built_from_the_corpus_at_first_start(
+    start_gateway: Start, worker: FakeWorker, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for topic in ["gout", *FILLER]:
+        (corpus / f"{topic}.md").write_text(
+            f"# {topic}\n\n## Treatment\n\nGuidance about {topic} treatment.\n", encoding="utf-8"
+        )
+    (corpus / "unreadable.pdf").write_bytes(b"%PDF-broken")
+    index_dir = tmp_path / "index"
+    gateway = start_gateway(
+        [worker.url], retrieval={"corpus": [str(corpus)], "index_dir": str(index_dir)}
+    )
+    ready = httpx.get(f"{gateway.url}/ready").json()
+    assert ready["guidelines"] == "ready" and (index_dir / "manifest.json").is_file()
+    reply = ask(gateway, "gout treatment", retrieval={"k": 1, "mode": "bm25"})
+    assert reply.model_extra["clinical"]["citations"][0]["id"].startswith("gout")

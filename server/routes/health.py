@@ -21,18 +21,23 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready")
 async def ready(gateway: GatewayDep) -> JSONResponse:
-    """Ready: at least one healthy worker and not draining for shutdown."""
+    """Ready: at least one healthy worker, the guideline index's start-up load finished
+    (loaded or not: retrieval is optional), and not draining for shutdown."""
     workers: list[dict[str, Any]] = [
         {"name": w.name, "healthy": w.healthy, "models": sorted(w.models), "in_flight": w.in_flight}
         for w in gateway.pool.workers
     ]
     if gateway.admission.draining:
         status, code = "draining", 503
+    elif not gateway.guidelines.settled:
+        status, code = gateway.guidelines.status, 503
     elif gateway.pool.ready:
         status, code = "ready", 200
     else:
         status, code = "no healthy worker", 503
-    return JSONResponse({"status": status, "workers": workers}, status_code=code)
+    guidelines = gateway.guidelines.status
+    body = {"status": status, "workers": workers, "guidelines": guidelines}
+    return JSONResponse(body, status_code=code)
 
 
 @router.get("/metrics")
