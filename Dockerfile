@@ -19,11 +19,14 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
     && pip install --no-cache-dir "$(ls /wheels/clinserve-*.whl)[retrieval]" && rm -rf /wheels
 COPY data/guidelines /opt/clinserve/guidelines
+# The alembic migrations live beside the packages, not inside the wheel.
+COPY migrations /opt/clinserve/migrations
 USER clinserve
 ENV CLINSERVE_HOST=0.0.0.0 \
     CLINSERVE_PORT=8000 \
     CLINSERVE_DATA_DIR=/home/clinserve/data \
-    CLINSERVE_RETRIEVAL__CORPUS=/opt/clinserve/guidelines
+    CLINSERVE_RETRIEVAL__CORPUS=/opt/clinserve/guidelines \
+    CLINSERVE_MIGRATIONS_DIR=/opt/clinserve/migrations
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/health')" || exit 1
 # SIGTERM drains in-flight requests (CLINSERVE_DRAIN_TIMEOUT_S) before exiting.
