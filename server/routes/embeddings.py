@@ -66,7 +66,8 @@ async def embeddings(request: Request, gateway: GatewayDep) -> dict[str, Any]:
     if not library.settings.enabled:
         raise EmbedderUnavailable("Embeddings are unavailable: retrieval is switched off.")
     try:
-        embedder = library.embedder
+        # First use checks the packaged weights' sha256: file reading, off the event loop.
+        embedder = await asyncio.to_thread(lambda: library.embedder)
     except Exception as exc:
         raise EmbedderUnavailable(f"The embedder could not be loaded: {exc}") from exc
     if parsed.model != embedder.name:
