@@ -7,6 +7,9 @@ fusion, so a chunk that neither list really matches is not promoted by being mer
 present in both; with no passage above the cut the answer is empty, and the gateway adds
 no context rather than irrelevant context.
 
+At most two passages come from one document (a setting), so a question that touches two
+guidelines sees both.
+
 A hybrid query in a language the embedder cannot read (Chinese with the English default
 embedder, whose vectors for any two Chinese texts are close) is answered by BM25 alone:
 fusing in a dense ranking that is noise would only push the right passages down.
@@ -34,6 +37,7 @@ class SearchOptions:
     min_dense: float = 0.30  # cosine below this is not a match (all-MiniLM-L6-v2 scale)
     min_bm25: float = 1.0  # BM25 below this is a stop-word-level overlap
     candidates: int = 50  # per list, before fusion
+    max_per_document: int | None = 2  # passages from one document; None: no cap
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,10 @@ class Retriever:
             return []
         if mode == "hybrid" and not self.embedder.reads(detect_language(query)):
             mode = "bm25"
-        return self.search_vector(query, self._query_vector(query, mode), k, mode)
+        cap = self.options.max_per_document
+        room = k if cap is None else k * 4  # candidates to fill k after the cap
+        hits = self.search_vector(query, self._query_vector(query, mode), room, mode)
+        return _per_document(hits, k, cap)
 
     def _query_vector(self, query: str, mode: Mode) -> np.ndarray | None:
         return None if mode == "bm25" else self.embedder.embed_queries([query])[0]
@@ -116,3 +123,19 @@ class Retriever:
             Hit(self.index.chunks[n], fused[n], dense_scores.get(n), bm25_scores.get(n))
             for n in best
         ]
+
+
+def _per_document(hits: list[Hit], k: int, cap: int | None) -> list[Hit]:
+    """The best k hits with at most `cap` from any one document: a question that touches
+    two guidelines should see both, not four passages of the closer one."""
+    if cap is None:
+        return hits[:k]
+    taken: dict[str, int] = {}
+    out: list[Hit] = []
+    for hit in hits:
+        if taken.get(hit.chunk.doc_id, 0) < cap:
+            taken[hit.chunk.doc_id] = taken.get(hit.chunk.doc_id, 0) + 1
+            out.append(hit)
+            if len(out) == k:
+                break
+    return out

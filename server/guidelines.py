@@ -102,7 +102,8 @@ class GuidelineLibrary:
     def _load(self) -> None:
         stamp = self._manifest_stamp()
         index = load_index(self.index_dir, self.embedder)
-        options = SearchOptions(self.settings.min_dense, self.settings.min_bm25)
+        s = self.settings
+        options = SearchOptions(s.min_dense, s.min_bm25, max_per_document=s.max_per_document)
         self.retriever = Retriever(index, self.embedder, options)
         self._stamp = stamp
         self.status = "ready"

@@ -124,6 +124,7 @@ class RetrievalSettings(BaseModel):
     snippet_chars: int = Field(default=240, ge=20, description="Citation snippet length.")
     min_dense: float = Field(default=0.30, description="Cosine below this is no match.")
     min_bm25: float = Field(default=1.0, ge=0, description="BM25 below this is no match.")
+    max_per_document: int = Field(default=2, ge=1, description="Passages from one document.")
     embedder_path: str | None = Field(
         default=None, description="sentence-transformers folder; empty: packaged MiniLM."
     )

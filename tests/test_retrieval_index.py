@@ -12,7 +12,7 @@ from retrieval.documents import SourceDocument
 from retrieval.embedder import Embedder, EmbedderError, EmbedderSpec, default_model_path
 from retrieval.index import Index, IndexOptions, build_index, load_index, passage_text
 from retrieval.manifest import IndexUnusable
-from retrieval.search import Retriever
+from retrieval.search import Retriever, SearchOptions
 
 QUERIES = Path(__file__).parent / "data" / "guideline_queries.jsonl"
 
@@ -161,3 +161,13 @@ def test_the_packaged_weights_are_checked(tmp_path: Path, monkeypatch: pytest.Mo
         Embedder()
     with pytest.raises(EmbedderError, match="not a sentence-transformers"):
         Embedder(EmbedderSpec(path=str(tmp_path / "missing")))
+
+
+def test_at_most_two_passages_per_document(guideline_index: Index, embedder: Embedder) -> None:
+    query = "my bp is always 150 over 95 and i get headaches, what pills should i take?"
+    hits = Retriever(guideline_index, embedder).search(query, 6)
+    per_document = [hit.chunk.doc_id for hit in hits]
+    assert len(hits) == 6
+    assert max(per_document.count(doc) for doc in per_document) <= 2
+    uncapped = Retriever(guideline_index, embedder, SearchOptions(max_per_document=None))
+    assert len(uncapped.search(query, 6)) == 6
