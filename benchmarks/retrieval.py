@@ -12,7 +12,7 @@ level (a document counts as found at the rank of its best chunk), for
 * the perturbed questions after intake correction (rules engine: corrected text plus the
   chief complaint's present terms, `retrieval.query.build_query`);
 * the same without the asides the intake found (irrelevant details, emotional framing:
-  `perturbation.normalize.search_text`), which is the query the gateway sends.
+  `retrieval.query.query_from_intake`), which is the query the gateway sends.
 
 Latency: embed + hybrid search of a 100-word query (the question followed by words of its
 long answer) over a 10,000-chunk index, one query at a time after a warm-up. The PubMedQA
@@ -43,7 +43,7 @@ from retrieval.bm25 import BM25
 from retrieval.documents import SourceDocument
 from retrieval.embedder import Embedder
 from retrieval.index import Index, build_index, load_index
-from retrieval.query import build_query
+from retrieval.query import build_query, present_terms, query_from_intake
 from retrieval.search import MODES, Retriever
 
 PUBMEDQA = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks" / "pubmedqa.jsonl"
@@ -74,7 +74,6 @@ def documents(items: list[dict[str, Any]]) -> list[SourceDocument]:
 
 def query_sets(items: list[dict[str, Any]]) -> dict[str, list[str]]:
     from perturbation.engine import RulesEngine
-    from perturbation.normalize import search_text
     from perturbation.synthesizer import synthesize
 
     engine = RulesEngine()
@@ -83,9 +82,8 @@ def query_sets(items: list[dict[str, Any]]) -> dict[str, list[str]]:
     corrected, focused = [], []
     for text in perturbed:
         analysis = engine.analyze(text)
-        present = [s.term for s in analysis.chief_complaint.symptoms if not s.negated]
-        corrected.append(build_query(analysis.normalized_text, present))
-        focused.append(build_query(search_text(analysis), present))
+        corrected.append(build_query(analysis.normalized_text, present_terms(analysis)))
+        focused.append(query_from_intake(analysis))
     return {
         "clean": clean,
         "perturbed": perturbed,
@@ -158,7 +156,6 @@ def stage_latency(embedder: Embedder, folder: Path | None) -> dict[str, Any]:
     message, the query built from it, embed and hybrid search over the sample guideline
     corpus, for each labelled sample query (patient and clinician wording, en and zh)."""
     from perturbation.engine import RulesEngine
-    from perturbation.normalize import search_text
     from retrieval.documents import load_corpus
 
     root = Path(__file__).resolve().parents[1]
@@ -175,9 +172,7 @@ def stage_latency(embedder: Embedder, folder: Path | None) -> dict[str, Any]:
 
     def once(text: str) -> float:
         start = time.perf_counter()
-        analysis = engine.analyze(text)
-        present = [s.term for s in analysis.chief_complaint.symptoms if not s.negated]
-        retriever.search(build_query(search_text(analysis), present), 4, "hybrid")
+        retriever.search(query_from_intake(engine.analyze(text)), 4, "hybrid")
         return (time.perf_counter() - start) * 1000
 
     for text in messages[:10]:

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from perturbation.analysis import IntakeResult
+from perturbation.normalize import search_text
+
 MAX_QUERY_CHARS = 2_000  # the embedder reads ~256 tokens; BM25 gains nothing from more
 
 
@@ -19,3 +22,13 @@ def build_query(corrected_text: str, present_terms: Sequence[str] = ()) -> str:
     lowered = text.lower()
     extra = [term for term in dict.fromkeys(present_terms) if term.lower() not in lowered]
     return f"{text}\n{'; '.join(extra)}" if extra else text
+
+
+def present_terms(analysis: IntakeResult) -> list[str]:
+    return [s.term for s in analysis.chief_complaint.symptoms if not s.negated]
+
+
+def query_from_intake(analysis: IntakeResult) -> str:
+    """What the gateway searches with: the corrected message without its asides, plus the
+    chief complaint's present terms."""
+    return build_query(search_text(analysis), present_terms(analysis))

@@ -16,8 +16,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from perturbation.normalize import search_text
-from retrieval.query import build_query
+from retrieval.query import build_query, query_from_intake
 from retrieval.search import MODES, Hit, Mode
 from server.errors import InvalidRequest
 from server.guidelines import GuidelineLibrary
@@ -93,10 +92,8 @@ def requested_retrieval(options: Any, settings: RetrievalSettings) -> RetrievalR
 
 def retrieval_query(messages: list[dict[str, Any]], intake: IntakeOutcome) -> str:
     """From the analysis when there is one: corrected, without asides, plus present terms."""
-    analysis = intake.analysis
-    if analysis is not None:
-        present = [s.term for s in analysis.chief_complaint.symptoms if not s.negated]
-        return build_query(search_text(analysis), present)
+    if intake.analysis is not None:
+        return query_from_intake(intake.analysis)
     return build_query(last_user_text(messages) or "")
 
 
