@@ -11,7 +11,7 @@ from alembic import context
 from sqlalchemy import Engine
 
 from server.db.migrate import ENGINE_ATTRIBUTE
-from server.db.models import Base
+from server.db.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

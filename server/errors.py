@@ -71,6 +71,13 @@ class Overloaded(_RetryLater):
     error_type = "RateLimitError"
 
 
+class RateLimited(_RetryLater):
+    """A key's requests-per-minute, tokens-per-minute or concurrency limit is spent."""
+
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    error_type = "RateLimitError"
+
+
 class QueueTimeout(_RetryLater):
     """Waited in the admission queue for longer than allowed."""
 

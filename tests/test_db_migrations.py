@@ -17,7 +17,7 @@ from server.db.database import (
     parse_database_url,
     resolve_database_url,
 )
-from server.db.models import Base
+from server.db.schema import Base
 from tests import db_fixtures
 
 # Fixtures shared with the other test_db_* modules (see tests/db_fixtures.py).
