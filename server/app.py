@@ -6,17 +6,23 @@ the configured workers and, when none is configured, the managed local vLLM work
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from server.db import migrate
 from server.gateway import build_gateway
 from server.middleware import RequestObservation
 from server.routes import clinical, embeddings, errors, health, openai
+from server.routes.deps import authorize
 from server.settings import Settings
 from server.workers.local import LocalWorker
 from server.workers.pool import Worker
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -30,6 +36,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(migrate.upgrade, gateway.engine)
+        if not settings.auth.enabled:
+            log.warning("authentication is OFF: every caller has every scope")
         gateway.pipeline.intake.warm_up()
         gateway.guidelines.start()
         if local_worker is not None:
@@ -43,12 +52,15 @@ def create_app(
             await gateway.pool.stop()
             if local_worker is not None:
                 await local_worker.stop()
+            await gateway.quota.limiter.close()
+            gateway.engine.dispose()
 
     app = FastAPI(
         title="clinserve",
         summary="OpenAI-compatible clinical inference gateway",
         lifespan=lifespan,
         openapi_url="/openapi.json",
+        dependencies=[Depends(authorize)],
     )
     app.state.gateway = gateway
     errors.install(app)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from server.gateway import Gateway
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,8 +52,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
 
     from server.app import create_app
+    from server.db.database import DatabaseConfigError
+    from server.db.migrate import MigrationsNotFound
+    from server.db.pepper import PepperError
     from server.serve import run as serve
     from server.settings import Settings
     from server.workers.local import LocalWorker
@@ -80,7 +87,26 @@ def run(args: argparse.Namespace) -> int:
             settings.data_dir / "logs" / "worker.log",
         )
         print(f"Starting a local vLLM CPU worker for {model} (log: {local_worker.log_path})")
-    app = create_app(settings, local_worker=local_worker)
+    try:
+        app = create_app(settings, local_worker=local_worker)
+        _prepare_database(app.state.gateway)
+    except (SQLAlchemyError, DatabaseConfigError, PepperError, MigrationsNotFound) as exc:
+        print(f"clinserve serve: database: {exc}", file=sys.stderr)
+        return 1
     print(f"Gateway on http://{settings.host}:{settings.port}/v1 (ready once /ready says so)")
     serve(app, settings.host, settings.port, settings.log_level, local_worker)
     return 0
+
+
+def _prepare_database(gateway: Gateway) -> None:
+    """Migrate before serving (errors surface here, not on the first request), then print
+    the bootstrap admin key if this is the first start."""
+    from server.db import migrate
+    from server.security.bootstrap import banner, bootstrap_admin_key
+
+    migrate.upgrade(gateway.engine)
+    settings = gateway.settings
+    if settings.auth.enabled and settings.auth.bootstrap_admin_key:
+        plaintext = bootstrap_admin_key(gateway.keys)
+        if plaintext is not None:
+            print(banner(plaintext), flush=True)

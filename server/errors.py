@@ -50,6 +50,31 @@ class MethodNotAllowed(GatewayError):
     error_type = "MethodNotAllowedError"
 
 
+class AuthenticationFailed(GatewayError):
+    """No API key, or one that is malformed, unknown, revoked or expired (one message for
+    all of them, so a caller cannot probe which keys exist)."""
+
+    status = HTTPStatus.UNAUTHORIZED
+    error_type = "AuthenticationError"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="clinserve"'}
+
+
+class PermissionDenied(GatewayError):
+    """A valid key without the scope this route needs."""
+
+    status = HTTPStatus.FORBIDDEN
+    error_type = "PermissionDeniedError"
+
+
+class ObjectNotFound(GatewayError):
+    """No such object for this tenant; another tenant's object looks exactly the same."""
+
+    status = HTTPStatus.NOT_FOUND
+    error_type = "NotFoundError"
+
+
 class PayloadTooLarge(GatewayError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     error_type = "RequestEntityTooLargeError"

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
 from perturbation.engine import RulesEngine
 from server.admission import Admission
+from server.db.database import make_engine, resolve_database_url, session_factory
+from server.db.keys import KeyStore
+from server.db.pepper import load_pepper
 from server.guidelines import GuidelineLibrary
 from server.metrics import Metrics
 from server.pipeline.chat import CompletionPipeline
 from server.pipeline.intake import IntakeStage
 from server.pipeline.intake_model import pool_completer
+from server.pipeline.quota import Caller, Quota, caller_for
 from server.pipeline.retrieval import RetrievalStage
+from server.ratelimit.limiter import KeyLimits
+from server.ratelimit.redis_limiter import limiter_from_url
+from server.security.auth import Authenticator
+from server.security.principal import Principal
 from server.settings import Settings
 from server.workers.pool import Worker, WorkerPool
 from server.workers.upstream import Upstream
@@ -27,6 +38,22 @@ class Gateway:
     metrics: Metrics
     pipeline: CompletionPipeline
     guidelines: GuidelineLibrary
+    engine: Engine
+    sessions: sessionmaker[Session]
+    keys: KeyStore
+    auth: Authenticator
+    quota: Quota
+    default_limits: KeyLimits
+
+    def caller(self, principal: Principal) -> Caller | None:
+        """Whose rate limits a request spends (None when authentication is off)."""
+        return caller_for(principal.key, self.default_limits)
+
+
+def key_store(settings: Settings, sessions: sessionmaker[Session]) -> KeyStore:
+    """The key store with the deployment's pepper (the same one `clinserve keys` uses)."""
+    secret = settings.key_pepper.get_secret_value() if settings.key_pepper else None
+    return KeyStore(sessions, load_pepper(settings.data_dir, secret, settings.key_pepper_file))
 
 
 def build_gateway(settings: Settings, workers: list[Worker]) -> Gateway:
@@ -44,5 +71,33 @@ def build_gateway(settings: Settings, workers: list[Worker]) -> Gateway:
     intake = IntakeStage(RulesEngine(), settings.intake, ask_model)
     library = GuidelineLibrary(settings.retrieval, settings.index_dir)
     retrieval = RetrievalStage(library, settings.retrieval)
-    pipeline = CompletionPipeline(intake, retrieval, upstream, admission, metrics)
-    return Gateway(settings, pool, admission, metrics, pipeline, library)
+    quota = Quota(limiter_from_url(settings.redis_url))
+    pipeline = CompletionPipeline(
+        intake,
+        retrieval,
+        upstream,
+        admission,
+        metrics,
+        quota,
+        collect_text=settings.audit,
+        max_tokens=limits.max_tokens,
+    )
+    engine = make_engine(resolve_database_url(settings.database_url, settings.data_dir))
+    sessions = session_factory(engine)
+    keys = key_store(settings, sessions)
+    auth = Authenticator(keys if settings.auth.enabled else None, settings.auth.cache_ttl_s)
+    defaults = KeyLimits(limits.default_rpm, limits.default_tpm, limits.default_max_concurrent)
+    return Gateway(
+        settings,
+        pool,
+        admission,
+        metrics,
+        pipeline,
+        library,
+        engine,
+        sessions,
+        keys,
+        auth,
+        quota,
+        defaults,
+    )

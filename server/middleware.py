@@ -10,17 +10,23 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.metrics import Metrics
+from server.pipeline.facts import RequestFacts
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _ROUTES = {
     "/v1/chat/completions": "chat",
     "/v1/completions": "completions",
     "/v1/models": "models",
+    "/v1/embeddings": "embeddings",
+    "/v1/clinical/intake": "intake",
+    "/v1/clinical/feedback": "feedback",
+    "/v1/admin/audit": "admin_audit",
     "/health": "health",
     "/ready": "ready",
     "/metrics": "metrics",
@@ -36,10 +42,16 @@ def request_id_from(raw: bytes | None) -> str:
     return f"req-{uuid.uuid4().hex}"
 
 
+Finished = Callable[[Scope, int, float], None]
+"""Called once per request when its last byte has gone out (or it failed): the scope, the
+status sent, and the seconds since it arrived. The audit trail hangs off this."""
+
+
 class RequestObservation:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, on_finish: Finished | None = None) -> None:
         self.app = app
         self.metrics = metrics
+        self.on_finish = on_finish
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,6 +63,7 @@ class RequestObservation:
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["received"] = started
+        state["facts"] = RequestFacts()
         route = _ROUTES.get(scope["path"], "other")
         status = 499  # nginx's "client closed request", if nothing else is ever sent
         recorded = False
@@ -66,7 +79,7 @@ class RequestObservation:
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 recorded = True
-                self._record(route, status, state.get("model", ""), started)
+                self._record(scope, route, status, state.get("model", ""), started)
 
         try:
             await self.app(scope, receive, send_observed)
@@ -75,12 +88,14 @@ class RequestObservation:
             raise
         finally:
             if not recorded:  # the app raised, or the client left mid-answer (499)
-                self._record(
-                    route, status if status >= 400 else 499, state.get("model", ""), started
-                )
+                final = status if status >= 400 else 499
+                self._record(scope, route, final, state.get("model", ""), started)
 
-    def _record(self, route: str, status: int, model: str, started: float) -> None:
+    def _record(self, scope: Scope, route: str, status: int, model: str, started: float) -> None:
         if route in {"metrics", "health", "ready"}:
             return  # probes would drown the traffic they observe
+        elapsed = time.perf_counter() - started
         self.metrics.requests.labels(route, str(status), model).inc()
-        self.metrics.latency.labels(route, model).observe(time.perf_counter() - started)
+        self.metrics.latency.labels(route, model).observe(elapsed)
+        if self.on_finish is not None:
+            self.on_finish(scope, status, elapsed)

@@ -61,6 +61,18 @@ class LimitSettings(BaseModel):
     )
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     retry_attempts: int = Field(default=2, ge=0, description="Other workers tried before 1st byte.")
+    max_tokens: int = Field(
+        default=8192, ge=1, description="Largest max_tokens a request may ask for (else 400)."
+    )
+    default_rpm: int | None = Field(
+        default=None, ge=1, description="Requests per minute for keys that set none."
+    )
+    default_tpm: int | None = Field(
+        default=None, ge=1, description="Tokens per minute for keys that set none."
+    )
+    default_max_concurrent: int | None = Field(
+        default=None, ge=1, description="Concurrent requests for keys that set none."
+    )
 
 
 def comma_separated(value: object) -> object:
@@ -139,6 +151,26 @@ class RetrievalSettings(BaseModel):
     _split_corpus = field_validator("corpus", mode="before")(comma_separated)
 
 
+class AuthSettings(BaseModel):
+    """API keys on every /v1 route (see `server.security`)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Off: every request is anonymous with every scope. Only for a gateway that "
+        "nothing but a trusted proxy can reach; the gateway logs a warning at start-up.",
+    )
+    cache_ttl_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a checked key is trusted before the database is asked again: "
+        "a revocation reaches every replica within this time.",
+    )
+    bootstrap_admin_key: bool = Field(
+        default=True,
+        description="On first start with no API key at all, create an admin key and print it.",
+    )
+
+
 class HealthSettings(BaseModel):
     probe_interval_s: float = Field(default=5.0, gt=0)
     probe_timeout_s: float = Field(default=3.0, gt=0)
@@ -180,6 +212,15 @@ class Settings(BaseSettings):
         default=None,
         description="File holding the pepper (must exist). Empty: DATA_DIR/secrets/key_pepper, "
         "created on first use. Losing the pepper invalidates every API key.",
+    )
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db shared by gateway replicas for rate limits. "
+        "Empty: limits are counted in this process only.",
+    )
+    audit: bool = Field(
+        default=True, description="One hash-chained audit row per /v1 request (no text)."
     )
     drain_timeout_s: float = Field(default=60.0, ge=0, description="Grace for in-flight on stop.")
     log_level: str = "info"

@@ -27,10 +27,15 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 15.0, what: str
 
 
 def isolated_settings(tmp_path: Path, workers: list[str], **overrides: Any) -> Settings:
-    """Settings isolated from the developer's environment, with fast health probes."""
+    """Settings isolated from the developer's environment, with fast health probes.
+
+    Authentication is off unless a test turns it on: tests of the layers behind it need no
+    keys, and tests/test_auth_*.py exercise it with real keys in the real database.
+    """
     values: dict[str, Any] = {
         "data_dir": tmp_path,
         "workers": workers,
+        "auth": {"enabled": False},
         "health": {"probe_interval_s": 0.2, "probe_timeout_s": 1.0, "failures_before_unhealthy": 1},
         **overrides,
     }

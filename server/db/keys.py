@@ -234,6 +234,18 @@ class KeyStore:
                 row.revoked_at = self._clock()
             return KeyRecord.from_row(row)
 
+    def fingerprint(self, plaintext: str) -> str | None:
+        """The stored-hash form of a well-formed key (None if malformed): a cache key that
+        is safe to hold in memory, unlike the plaintext."""
+        if _KEY.fullmatch(plaintext) is None:
+            return None
+        return hash_key(self._pepper, plaintext)
+
+    def has_keys(self) -> bool:
+        """Whether any key was ever created (revoked ones included)."""
+        with self._sessions() as session:
+            return session.scalar(select(ApiKey.id).limit(1)) is not None
+
     def verify(self, plaintext: object) -> KeyRecord | None:
         """The key's record if `plaintext` is a valid, unrevoked, unexpired key; else None."""
         if not isinstance(plaintext, str):

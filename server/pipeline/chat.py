@@ -13,12 +13,15 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from server.admission import Admission
+from server.errors import InvalidRequest
 from server.metrics import Metrics
+from server.pipeline.facts import RequestFacts, choice_text
 from server.pipeline.intake import IntakeOutcome, IntakeStage, requested_intake
+from server.pipeline.quota import Caller, Quota, estimate_tokens
 from server.pipeline.retrieval import (
     RetrievalOutcome,
     RetrievalStage,
@@ -41,6 +44,8 @@ _ROUTES: dict[Route, tuple[str, type[ChatCompletionRequest] | type[CompletionReq
 class RequestContext:
     request_id: str
     received: float  # time.perf_counter() when the request arrived
+    facts: RequestFacts = field(default_factory=RequestFacts)  # for the audit row
+    caller: Caller | None = None  # whose rate limits apply; None: no limits
 
 
 @dataclass(frozen=True)
@@ -80,29 +85,36 @@ class CompletionPipeline:
         upstream: Upstream,
         admission: Admission,
         metrics: Metrics,
+        quota: Quota,
+        *,
+        collect_text: bool = False,
+        max_tokens: int | None = None,
     ) -> None:
+        """`collect_text`: keep the streamed answer's text for the audit digest (and, for
+        tenants that retain content, the record itself). `max_tokens`: the deployment's cap
+        on what one request may ask to generate."""
+        self.collect_text = collect_text
+        self.max_tokens = max_tokens
         self.intake = intake
         self.retrieval = retrieval
         self.upstream = upstream
         self.admission = admission
         self.metrics = metrics
+        self.quota = quota
 
     async def run(
         self, route: Route, body: Any, context: RequestContext
     ) -> Answer | StreamedAnswer:
         path, schema = _ROUTES[route]
         request = validate(schema, body)
+        self._check_max_tokens(request)
+        facts = context.facts
+        facts.model = request.model
+        facts.set_prompt(body["messages"] if route == "chat" else body["prompt"])
         outgoing = upstream_body(body)
         options = body.get("clinical")
         wanted = requested_intake(options, self.intake.settings)
         wanted_passages = requested_retrieval(options, self.retrieval.settings)
-        # Text completions carry no patient turn: neither stage applies to them.
-        prepared = Prepared(IntakeOutcome("off", []), RetrievalOutcome([]))
-        if route == "chat":
-            intake = await self.intake.run(outgoing["messages"], wanted)
-            passages = await self.retrieval.run(intake.messages, intake, wanted_passages)
-            prepared = Prepared(intake, passages)
-            outgoing["messages"] = passages.messages
         client_wants_usage = bool(request.stream_options and request.stream_options.include_usage)
         if request.stream and not client_wants_usage:
             # Ask for usage on our own account (token metrics); the relay drops that chunk.
@@ -110,17 +122,30 @@ class CompletionPipeline:
                 **outgoing.get("stream_options", {}),
                 "include_usage": True,
             }
-
+        # The key's budget first: a refused caller costs no intake, retrieval or worker time.
+        budget = getattr(request, "max_completion_tokens", None) or request.max_tokens
+        estimate = estimate_tokens(len(facts.prompt_text or ""), budget)
         resources = AsyncExitStack()
-        await resources.enter_async_context(self.admission.slot())
+        await resources.enter_async_context(self.quota.spend(context.caller, estimate, facts))
         try:
+            # Text completions carry no patient turn: neither stage applies to them.
+            prepared = Prepared(IntakeOutcome("off", []), RetrievalOutcome([]))
+            if route == "chat":
+                intake = await self.intake.run(outgoing["messages"], wanted)
+                passages = await self.retrieval.run(intake.messages, intake, wanted_passages)
+                prepared = Prepared(intake, passages)
+                outgoing["messages"] = passages.messages
+                record_prepared(facts, prepared)
+            await resources.enter_async_context(self.admission.slot())
             reply = await self.upstream.post(path, outgoing, request.model, stream=request.stream)
         except BaseException:
             await resources.aclose()
             raise
         if isinstance(reply, UpstreamReply):
-            await resources.aclose()
-            return self._complete(route, request.model, reply, context, prepared)
+            try:
+                return self._complete(route, request.model, reply, context, prepared)
+            finally:
+                await resources.aclose()
 
         async def release() -> None:
             await reply.aclose()
@@ -130,6 +155,16 @@ class CompletionPipeline:
             route, request.model, reply, context, prepared, release, client_wants_usage
         )
         return StreamedAnswer(request.model, events, release)
+
+    def _check_max_tokens(self, request: ChatCompletionRequest | CompletionRequest) -> None:
+        """Refuse (400) rather than clamp: a silently shortened clinical answer looks whole."""
+        cap = self.max_tokens
+        for name in ("max_tokens", "max_completion_tokens"):
+            asked = getattr(request, name, None)
+            if cap is not None and asked is not None and asked > cap:
+                raise InvalidRequest(
+                    f"{name} is {asked}; this gateway allows at most {cap}.", param=name
+                )
 
     def _complete(
         self,
@@ -141,6 +176,11 @@ class CompletionPipeline:
     ) -> Answer:
         reply.body["clinical"] = self._extension(context, prepared)
         self.metrics.record_usage(model, reply.body.get("usage"))
+        facts = context.facts
+        facts.set_usage(reply.body.get("usage"))
+        completion_id = reply.body.get("id")
+        facts.completion_id = completion_id if isinstance(completion_id, str) else None
+        facts.response_text = choice_text(reply.body)
         total = time.perf_counter() - context.received
         self.metrics.overhead.labels(route).observe(max(total - reply.upstream_s, 0.0))
         return Answer(model, reply.body)
@@ -163,12 +203,18 @@ class CompletionPipeline:
                 summary,
                 drop_usage_chunk=not client_wants_usage,
                 final_extension=lambda: self._extension(context, prepared),
+                collect_text=self.collect_text,
             ):
                 if first:
                     first = False
                     self.metrics.ttft.labels(model).observe(time.perf_counter() - context.received)
                 yield event
         finally:
+            facts = context.facts  # before release(): settling the key's budget reads it
+            facts.set_usage(summary.usage)
+            stream_id = summary.header.get("id")
+            facts.completion_id = stream_id if isinstance(stream_id, str) else None
+            facts.response_text = "".join(summary.text) if self.collect_text else None
             await release()
             self.metrics.record_usage(model, summary.usage)
             total = time.perf_counter() - context.received
@@ -184,3 +230,14 @@ class CompletionPipeline:
             "citations": prepared.retrieval.citations(self.retrieval.settings.snippet_chars),
             "red_flags": prepared.intake.red_flags(),
         }
+
+
+def record_prepared(facts: RequestFacts, prepared: Prepared) -> None:
+    """Labels and ids from intake and retrieval, never the patient's words."""
+    intake = prepared.intake
+    facts.intake_mode = intake.mode
+    if intake.analysis is not None:
+        found = {finding.subcategory for finding in intake.analysis.perturbations}
+        facts.intake_subcategories = sorted(found)
+        facts.red_flags = [flag.id for flag in intake.analysis.red_flags]
+    facts.citations = [hit.chunk.id for hit in prepared.retrieval.hits]

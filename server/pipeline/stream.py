@@ -27,6 +27,18 @@ class StreamSummary:
     header: dict[str, Any] = field(default_factory=dict)
     usage: dict[str, Any] | None = None
     error: GatewayError | None = None
+    text: list[str] = field(default_factory=list)  # the answer's pieces, when collected
+
+    def collect(self, data: Any) -> None:
+        """Append a chunk's generated text (chat deltas or text-completion pieces)."""
+        choices = data.get("choices") if isinstance(data, dict) else None
+        for choice in choices if isinstance(choices, list) else ():
+            if not isinstance(choice, dict):
+                continue
+            delta = choice.get("delta")
+            piece = delta.get("content") if isinstance(delta, dict) else choice.get("text")
+            if isinstance(piece, str):
+                self.text.append(piece)
 
 
 def _data(event: bytes) -> Any:
@@ -42,6 +54,7 @@ async def relay(
     *,
     drop_usage_chunk: bool,
     final_extension: Callable[[], dict[str, Any]],
+    collect_text: bool = False,
 ) -> AsyncIterator[bytes]:
     buffer = b""
     try:
@@ -54,6 +67,8 @@ async def relay(
                     out.append(_final_chunk(summary, final_extension()))
                     out.append(event + _SEPARATOR)
                     continue
+                if collect_text:
+                    summary.collect(_data(event))
                 if not summary.header:
                     summary.header = _header(_data(event))
                 if b'"usage"' in event:

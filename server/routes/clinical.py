@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from pydantic import Field, field_validator
 
 from server.errors import InvalidRequest
+from server.pipeline.facts import RequestFacts
+from server.pipeline.quota import estimate_tokens
 from server.pipeline.validation import validate
 from server.protocol import OpenAIBaseModel
 from server.routes.deps import GatewayDep
@@ -41,7 +43,14 @@ async def intake(request: Request, gateway: GatewayDep) -> dict[str, Any]:
         raise InvalidRequest(f"text: longer than {limit} characters", param="text")
     language = None if parsed.lang == "auto" else parsed.lang
     stage = gateway.pipeline.intake
-    analysis = await stage.analyze(parsed.text, language, parsed.engine or stage.settings.engine)
+    facts: RequestFacts = request.state.facts
+    facts.set_prompt(parsed.text)
+    caller = gateway.caller(request.state.principal)
+    async with gateway.quota.spend(caller, estimate_tokens(len(parsed.text), 0), facts):
+        engine = parsed.engine or stage.settings.engine
+        analysis = await stage.analyze(parsed.text, language, engine)
+    facts.intake_subcategories = sorted({f.subcategory for f in analysis.result.perturbations})
+    facts.red_flags = [flag.id for flag in analysis.result.red_flags]
     answer = analysis.result.to_json()
     if analysis.fallback is not None:
         answer["fallback"] = analysis.fallback

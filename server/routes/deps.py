@@ -6,7 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from server.errors import PermissionDenied
 from server.gateway import Gateway
+from server.security.principal import Principal
+from server.security.scopes import required_scopes
 
 
 async def _gateway(request: Request) -> Gateway:
@@ -15,4 +18,29 @@ async def _gateway(request: Request) -> Gateway:
     return gateway
 
 
+async def authorize(request: Request) -> None:
+    """The app-wide dependency: authenticate, then check the route's scope (default deny).
+
+    Runs before the body is read, so an unauthenticated caller cannot make the gateway
+    buffer a large body. The principal is left in `request.state` for the routes, the
+    rate limiter and the audit record.
+    """
+    route = request.scope.get("route")
+    needed = required_scopes(getattr(route, "path", request.url.path))
+    if needed is None:
+        return
+    gateway: Gateway = request.app.state.gateway
+    principal = await gateway.auth.authenticate(request.headers)
+    request.state.principal = principal
+    if not principal.scopes & needed:
+        wanted = " or ".join(sorted(needed)) or "a scope no key holds"
+        raise PermissionDenied(f"This API key lacks the scope this route needs: {wanted}.")
+
+
+async def _principal(request: Request) -> Principal:
+    principal: Principal = request.state.principal
+    return principal
+
+
 GatewayDep = Annotated[Gateway, Depends(_gateway)]
+PrincipalDep = Annotated[Principal, Depends(_principal)]

@@ -17,6 +17,8 @@ from fastapi import APIRouter, Request
 from pydantic import field_validator
 
 from server.errors import EmbedderUnavailable, InvalidRequest, ModelNotFound
+from server.pipeline.facts import RequestFacts
+from server.pipeline.quota import estimate_tokens
 from server.pipeline.validation import validate
 from server.protocol import OpenAIBaseModel
 from server.routes.deps import GatewayDep
@@ -73,14 +75,21 @@ async def embeddings(request: Request, gateway: GatewayDep) -> dict[str, Any]:
     if parsed.model != embedder.name:
         raise ModelNotFound(parsed.model)
     texts = [parsed.input] if isinstance(parsed.input, str) else parsed.input
+    facts: RequestFacts = request.state.facts
+    facts.model = embedder.name
+    facts.set_prompt(parsed.input)
     embed = embedder.embed_queries if parsed.input_type == "query" else embedder.embed_passages
-    vectors = await asyncio.to_thread(embed, texts)
+    caller = gateway.caller(request.state.principal)
+    estimate = estimate_tokens(len(facts.prompt_text or ""), 0)
+    async with gateway.quota.spend(caller, estimate, facts):
+        vectors = await asyncio.to_thread(embed, texts)
+        facts.prompt_tokens = await asyncio.to_thread(embedder.count_tokens, texts)
     if parsed.dimensions is not None and parsed.dimensions != vectors.shape[1]:
         raise InvalidRequest(
             f"{embedder.name} produces {vectors.shape[1]}-dimensional vectors only.",
             param="dimensions",
         )
-    tokens = await asyncio.to_thread(embedder.count_tokens, texts)
+    tokens = facts.prompt_tokens
     data = [
         {
             "object": "embedding",

@@ -42,7 +42,9 @@ async def _complete(route: Route, request: Request, gateway: GatewayDep) -> Resp
     body = await read_json_body(request, gateway.settings.limits.max_body_bytes)
     if isinstance(body, dict) and isinstance(body.get("model"), str):
         request.state.model = body["model"]
-    context = RequestContext(request.state.request_id, request.state.received)
+    caller = gateway.caller(request.state.principal)
+    state = request.state
+    context = RequestContext(state.request_id, state.received, state.facts, caller)
     try:
         answer = await _unless_disconnected(request, gateway.pipeline.run(route, body, context))
     except ClientGone:

@@ -1,0 +1,33 @@
+"""The scope each route needs: one table, default deny.
+
+A key holds a set of scopes (`server.db.keys.SCOPES`); a route names the scopes that admit a
+caller (any one is enough). `/v1/models` admits chat and embeddings keys alike, because both
+kinds of client list models before using them. Probes and metrics are public: load balancers
+and Prometheus carry no keys, and none of them returns request content.
+"""
+
+from __future__ import annotations
+
+PUBLIC: frozenset[str] = frozenset({"/health", "/ready", "/metrics"})
+"""Paths anyone may call."""
+
+ROUTE_SCOPES: dict[str, frozenset[str]] = {
+    "/v1/models": frozenset({"chat", "embeddings"}),
+    "/v1/chat/completions": frozenset({"chat"}),
+    "/v1/completions": frozenset({"chat"}),
+    "/v1/embeddings": frozenset({"embeddings"}),
+    "/v1/clinical/intake": frozenset({"intake"}),
+    "/v1/clinical/feedback": frozenset({"feedback"}),
+    "/v1/admin/audit": frozenset({"admin"}),
+}
+"""Route path (as declared, e.g. with `{name}` placeholders) -> scopes that admit a caller."""
+
+NO_SCOPE: frozenset[str] = frozenset()
+"""What an unclassified route requires: a scope no key can hold, i.e. nobody gets in."""
+
+
+def required_scopes(path: str) -> frozenset[str] | None:
+    """None for a public path; otherwise the admitting scopes (empty: refuse everyone)."""
+    if path in PUBLIC:
+        return None
+    return ROUTE_SCOPES.get(path, NO_SCOPE)
