@@ -63,7 +63,7 @@ class RequestObservation:
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["received"] = started
-        state["facts"] = RequestFacts()
+        state["facts"] = facts = RequestFacts()
         route = _ROUTES.get(scope["path"], "other")
         status = 499  # nginx's "client closed request", if nothing else is ever sent
         recorded = False
@@ -74,6 +74,7 @@ class RequestObservation:
                 status = message["status"]
                 message["headers"] = [
                     *message.get("headers", []),
+                    *facts.limit_headers,
                     (b"x-request-id", request_id.encode("latin-1")),
                 ]
             await send(message)

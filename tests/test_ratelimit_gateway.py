@@ -43,7 +43,12 @@ def assert_limited(response: httpx.Response, words: str) -> int:
 def test_requests_per_minute_per_key(start_authed_gateway: Callable[..., AuthedGateway]) -> None:
     gateway = start_authed_gateway()
     limited, other = gateway.key("chat", rpm=2), gateway.key("chat")
-    assert [chat(gateway.url, limited).status_code for _ in range(2)] == [200, 200]
+    first = chat(gateway.url, limited)
+    assert first.status_code == 200
+    assert first.headers["x-ratelimit-limit-requests"] == "2"
+    assert first.headers["x-ratelimit-remaining-requests"] == "1"
+    assert "x-ratelimit-limit-tokens" not in first.headers, "the key has no token limit"
+    assert chat(gateway.url, limited).status_code == 200
     assert_limited(chat(gateway.url, limited), "requests per minute")
     assert chat(gateway.url, other).status_code == 200, "another key has its own budget"
 

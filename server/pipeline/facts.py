@@ -36,6 +36,7 @@ class RequestFacts:
     intake_mode: str | None = None
     intake_subcategories: list[str] = field(default_factory=list)
     red_flags: list[str] = field(default_factory=list)
+    limit_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # x-ratelimit-*
 
     def set_prompt(self, value: Any) -> None:
         self.prompt_text = value if isinstance(value, str) else canonical_json(value)

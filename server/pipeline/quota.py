@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from server.db.keys import KeyRecord
 from server.pipeline.facts import RequestFacts
-from server.ratelimit.limiter import KeyLimits, RateLimiter
+from server.ratelimit.limiter import KeyLimits, Lease, RateLimiter
 
 DEFAULT_COMPLETION_ESTIMATE = 256
 """Completion tokens reserved for a request that sets no max_tokens (corrected afterwards)."""
@@ -71,7 +71,22 @@ class Quota:
             yield
             return
         lease = await self.limiter.acquire(caller.subject, caller.limits, estimated_tokens)
+        facts.limit_headers = limit_headers(caller.limits, lease)
         try:
             yield
         finally:
             await self.limiter.settle(lease, facts.total_tokens)
+
+
+def limit_headers(limits: KeyLimits, lease: Lease) -> list[tuple[bytes, bytes]]:
+    """OpenAI's `x-ratelimit-*` headers for the limits the key has, so clients can pace
+    themselves before they meet a 429."""
+    headers: list[tuple[bytes, bytes]] = []
+    for kind, limit, remaining in (
+        ("requests", limits.rpm, lease.remaining_requests),
+        ("tokens", limits.tpm, lease.remaining_tokens),
+    ):
+        if limit is not None and remaining is not None:
+            headers.append((f"x-ratelimit-limit-{kind}".encode(), str(limit).encode()))
+            headers.append((f"x-ratelimit-remaining-{kind}".encode(), str(remaining).encode()))
+    return headers
