@@ -14,13 +14,19 @@ machine noise and the difference is what the gateway adds. Phases:
 4. a ramp of non-streaming rates, direct then through the gateway at each step, to find the
    highest rate the gateway holds and whether the load generator's own ceiling came first.
 
+The gateway runs as in production: a key made with `clinserve keys create` (limits far above
+the offered load, so the per-key limiter's bookkeeping runs on every request without refusing
+any) is sent on every gateway request, and audit is on. Every request sent to the gateway's
+/v1 routes is counted with its status (a 401/429 flood is reported loudly, never mistaken for
+fast successes) and, after the gateway has stopped, compared with the rows in `audit_events`.
+
 Results go to `<out>/gateway_overhead.json` and `.md`; a full run also refreshes the
 "Gateway overhead" section of `benchmarks/RESULTS.md`. `--profile` adds a py-spy profile of
 the gateway (in a run of its own: sampling perturbs the numbers).
 
 Pieces: `mock_upstream` (the fake worker), `rawhttp` (the load generator's HTTP client),
 `loadgen` (schedules), `stats` (summaries), `processes` (children, CPU accounting),
-`pyspy` (profiling), `report` (Markdown).
+`pyspy` (profiling), `report` (Markdown), `gateway_auth` (key, request tally, audit count).
 """
 
 from __future__ import annotations
@@ -43,6 +49,15 @@ from typing import Any
 
 import uvloop
 
+from benchmarks.gateway_auth import (
+    DATABASE_ENV,
+    GatewayTally,
+    KeyedClient,
+    audit_counts,
+    create_key,
+    markdown_line,
+    non_200_warning,
+)
 from benchmarks.loadgen import (
     CHAT,
     DIRECT,
@@ -190,16 +205,23 @@ async def _closed_loop(call: Any, requests: int, concurrency: int) -> dict[str, 
     }
 
 
-async def warm_up(targets: dict[str, Target], rate: float, seconds: float, stream: bool) -> None:
-    """Fresh connections, warm caches; results discarded."""
+async def warm_up(
+    targets: dict[str, Target], rate: float, seconds: float, stream: bool, tally: GatewayTally
+) -> None:
+    """Fresh connections, warm caches; results discarded (but gateway requests counted)."""
     for target in targets.values():
         target.client.close_idle()
     plan = paired_plan(rate, seconds, random.Random(0))
-    await open_loop(plan, targets, stream=stream, timeout_s=5.0)
+    run = await open_loop(plan, targets, stream=stream, timeout_s=5.0)
+    tally.add(f"warm-up ({'streaming' if stream else 'non-streaming'})", run)
 
 
 async def ramp(
-    params: Params, targets: dict[str, Target], meter: CpuMeter, p99_limit_ms: float
+    params: Params,
+    targets: dict[str, Target],
+    meter: CpuMeter,
+    p99_limit_ms: float,
+    tally: GatewayTally,
 ) -> dict[str, Any]:
     """Step the offered rate up, direct then gateway at each step.
 
@@ -214,7 +236,7 @@ async def ramp(
             break
         step: dict[str, Any] = {"offered_rps": rate}
         for path in (DIRECT,) if gateway_failed else (DIRECT, GATEWAY):
-            step[path] = await _ramp_run(params, targets, meter, p99_limit_ms, rate, path)
+            step[path] = await _ramp_run(params, targets, meter, p99_limit_ms, rate, path, tally)
         steps.append(step)
         print(_step_line(step), flush=True)
         if GATEWAY in step and not step[GATEWAY]["held"]:
@@ -231,11 +253,13 @@ async def _ramp_run(
     p99_limit_ms: float,
     rate: int,
     path: str,
+    tally: GatewayTally,
 ) -> dict[str, Any]:
     targets[path].client.close_idle()
     await asyncio.sleep(0.3)  # let the previous run's stragglers clear
     plan = single_plan(rate, params.ramp_step_s, path)
     run = await open_loop(plan, targets, stream=False, timeout_s=params.ramp_timeout_s, meter=meter)
+    tally.add(f"ramp {rate}/s", run)
     return summarise_step(run, rate, p99_limit_ms, params.chunks)
 
 
@@ -308,13 +332,18 @@ def _metric_mean_ms(before: dict[str, float], after: dict[str, float]) -> float 
     return round(total / count * 1000, 3) if count else None
 
 
-async def measure(params: Params, mock: Child, gateway: Child, out: Path) -> dict[str, Any]:
-    """All phases against already-started servers."""
+async def measure(
+    params: Params, mock: Child, gateway: Child, key: str, out: Path, tally: GatewayTally
+) -> dict[str, Any]:
+    """All phases against already-started servers; gateway requests carry `key`.
+
+    Every open-loop run's gateway requests (warm-ups included) are added to `tally`.
+    """
     await wait_until_ok(mock, "/health", 20)
     await wait_until_ok(gateway, "/ready", 60)
-    targets = {
+    targets = {  # requests are pre-encoded per target: only the gateway's carry the key
         DIRECT: Target(DIRECT, RawClient("127.0.0.1", mock.port)),
-        GATEWAY: Target(GATEWAY, RawClient("127.0.0.1", gateway.port)),
+        GATEWAY: Target(GATEWAY, KeyedClient("127.0.0.1", gateway.port, key)),
     }
     meter = CpuMeter({"gateway": gateway.process.pid, "mock": mock.process.pid})
     rng = random.Random(params.seed)
@@ -323,16 +352,15 @@ async def measure(params: Params, mock: Child, gateway: Child, out: Path) -> dic
     calibration = await calibrate(targets[DIRECT], params.calibration_requests)
 
     print(f"non-streaming: {params.rate:g}/s per path for {params.duration_s:g}s...", flush=True)
-    await warm_up(targets, params.rate, params.warmup_s, stream=False)
+    await warm_up(targets, params.rate, params.warmup_s, stream=False, tally=tally)
     metric_before = await gateway_overhead_metric(targets[GATEWAY])
     recording = start_profile(params, gateway, out)
     plan = paired_plan(params.rate, params.duration_s, rng)
-    plain = summarise_plain(
-        await open_loop(
-            plan, targets, stream=False, timeout_s=params.request_timeout_s, meter=meter
-        ),
-        params.chunks,
+    run = await open_loop(
+        plan, targets, stream=False, timeout_s=params.request_timeout_s, meter=meter
     )
+    tally.add("non-streaming", run)
+    plain = summarise_plain(run, params.chunks)
     profile = recording.finish() if recording else None
     metric_after = await gateway_overhead_metric(targets[GATEWAY])
     plain["gateway_reported_overhead_mean_ms"] = _metric_mean_ms(metric_before, metric_after)
@@ -341,18 +369,17 @@ async def measure(params: Params, mock: Child, gateway: Child, out: Path) -> dic
         f"streaming: {params.stream_rate:g}/s per path for {params.stream_duration_s:g}s...",
         flush=True,
     )
-    await warm_up(targets, params.stream_rate, params.warmup_s, stream=True)
+    await warm_up(targets, params.stream_rate, params.warmup_s, stream=True, tally=tally)
     plan = paired_plan(params.stream_rate, params.stream_duration_s, rng)
-    streaming = summarise_stream(
-        await open_loop(
-            plan, targets, stream=True, timeout_s=params.request_timeout_s, meter=meter
-        ),
-        params.chunks,
+    run = await open_loop(
+        plan, targets, stream=True, timeout_s=params.request_timeout_s, meter=meter
     )
+    tally.add("streaming", run)
+    streaming = summarise_stream(run, params.chunks)
 
     print("ramp (non-streaming, direct then gateway at each rate):", flush=True)
     p99_limit = 10 * (plain["direct"].get("p99") or params.latency_ms)
-    ramped = await ramp(params, targets, meter, p99_limit)
+    ramped = await ramp(params, targets, meter, p99_limit, tally)
     for target in targets.values():
         target.client.close_idle()
     results = {
@@ -407,6 +434,22 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "met": errors == 0,
         }
     )
+    not_ok = sum(
+        count
+        for phase, statuses in results["gateway_requests"]["by_phase"].items()
+        if not phase.startswith("ramp")
+        for status, count in statuses.items()
+        if status != "200"
+    )
+    out.append(
+        {
+            "target": "every gateway answer HTTP 200 (warm-ups, non-streaming, streaming)",
+            "limit_ms": None,
+            "measured_ms": None,
+            "errors": not_ok,
+            "met": not_ok == 0,
+        }
+    )
     return out
 
 
@@ -431,6 +474,13 @@ def run_quality(results: dict[str, Any]) -> list[str]:
     ]
     if saturated:
         warnings.append(f"ramp: all cores busy during the gateway run at {', '.join(saturated)}")
+    requests = results["gateway_requests"]
+    if requests["unexpected"]:
+        statuses = ", ".join(f"{status}: {n}" for status, n in requests["statuses"].items())
+        warnings.append(
+            f"gateway: {requests['unexpected']} of {requests['sent']} requests did not get "
+            f"HTTP 200 ({statuses}; per phase in the JSON)"
+        )
     return warnings
 
 
@@ -477,16 +527,29 @@ def gateway_argv(mock_port: int, port: int, data_dir: str) -> list[str]:
             "--port", str(port), "--data-dir", data_dir]  # fmt: skip
 
 
-# Quiet logs; a short drain so stopping never waits on the 60 s default.
-GATEWAY_ENV = {"CLINSERVE_LOG_LEVEL": "warning", "CLINSERVE_DRAIN_TIMEOUT_S": "5"}
+# Quiet logs; a short drain so stopping never waits on the 60 s default. Auth and audit are on
+# by default; set here too so an inherited environment cannot switch them off.
+GATEWAY_ENV = {
+    "CLINSERVE_LOG_LEVEL": "warning",
+    "CLINSERVE_DRAIN_TIMEOUT_S": "5",
+    "CLINSERVE_AUTH__ENABLED": "true",
+    "CLINSERVE_AUDIT": "true",
+    **DATABASE_ENV,
+}
+GATEWAY_STOP_GRACE_S = 30.0  # drain (5 s) plus the audit writer's final flush
 
 
 def run_benchmark(params: Params, out: Path) -> dict[str, Any]:
-    """Start the mock and the gateway, measure, and always stop both."""
+    """Make a key, start the mock and the gateway, measure, and always stop both.
+
+    The gateway is stopped (SIGTERM: it drains and flushes its audit writer) before the audit
+    rows are counted, and both happen before the temporary data dir is deleted.
+    """
     out.mkdir(parents=True, exist_ok=True)
     children: list[Child] = []
     try:
         with tempfile.TemporaryDirectory(prefix="clinserve-bench-") as data_dir:
+            key = create_key(data_dir)
             mock_port, gateway_port = free_port(), free_port()
             mock = start_child("mock", mock_argv(params, mock_port), mock_port, out)
             children.append(mock)
@@ -494,8 +557,13 @@ def run_benchmark(params: Params, out: Path) -> dict[str, Any]:
             env = {**GATEWAY_ENV, "CLINSERVE_INTAKE__MODE": params.intake}
             gateway = start_child("gateway", argv, gateway_port, out, env=env)
             children.append(gateway)
+            tally = GatewayTally()
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                return runner.run(measure(params, mock, gateway, out))
+                results = runner.run(measure(params, mock, gateway, key, out, tally))
+            results["gateway_requests"] = tally.summary()
+            stop_child(gateway, grace_s=GATEWAY_STOP_GRACE_S)
+            results["audit"] = audit_counts(tally.sent, data_dir, gateway.process.returncode)
+            return results
     finally:
         for child in reversed(children):  # the gateway first, then its worker
             stop_child(child)
@@ -523,14 +591,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         "params": asdict(params),
     }
     (out / "gateway_overhead.json").write_text(json.dumps(results, indent=2) + "\n")
-    markdown = render_markdown(results)
+    markdown = _with_auth_line(render_markdown(results), results)
     (out / "gateway_overhead.md").write_text(markdown)
     print()
     print(markdown)
+    print(f"gateway requests: {json.dumps(results['gateway_requests']['statuses'])}")
+    print(f"audit: {json.dumps(_audit_core(results['audit']))}")
+    warning = non_200_warning(results["gateway_requests"])
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     if results_md is not None:
         update_results_md(results_md, "gateway_overhead", markdown)
         print(f"updated {results_md}")
     return 1 if check and not all(t["met"] for t in results["targets"]) else 0
+
+
+def _audit_core(audit: dict[str, Any]) -> dict[str, Any]:
+    """`{"requests_sent", "rows", "lost"}` (or `"note"`), without the exit-code details."""
+    keys = ("requests_sent", "rows", "lost", "note", "gateway_note")
+    return {key: audit[key] for key in keys if key in audit}
+
+
+def _with_auth_line(markdown: str, results: dict[str, Any]) -> str:
+    """Add the auth / limits / audit line after the header's "- Gateway:" line."""
+    line = markdown_line(results["audit"], results["gateway_requests"])
+    lines = markdown.split("\n")
+    at = next((i + 1 for i, text in enumerate(lines) if text.startswith("- Gateway:")), None)
+    if at is None:  # the header changed shape: after the title and its blank line
+        at = 2
+    lines.insert(at, line)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
