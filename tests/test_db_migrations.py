@@ -25,7 +25,14 @@ database_url = db_fixtures.database_url
 engine = db_fixtures.engine
 migrated = db_fixtures.migrated
 
-APP_TABLES = {"tenants", "api_keys"}
+APP_TABLES = {
+    "tenants",
+    "api_keys",
+    "audit_events",
+    "audit_content",
+    "audit_chain_head",
+    "feedback",
+}
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -38,9 +45,9 @@ def test_upgrade_downgrade_upgrade(engine: Engine) -> None:
 
     migrate.upgrade(engine)
     assert _tables(engine) == APP_TABLES
-    assert migrate.current_revision(engine) == migrate.head_revision() == "0001"
+    assert migrate.current_revision(engine) == migrate.head_revision() == "0003"
     migrate.upgrade(engine)  # idempotent at head
-    assert migrate.current_revision(engine) == "0001"
+    assert migrate.current_revision(engine) == "0003"
 
     migrate.downgrade(engine, "base")
     assert _tables(engine) == set()

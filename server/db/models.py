@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -73,13 +75,20 @@ class Base(DeclarativeBase):
 
 
 class Tenant(Base):
-    """A customer of the gateway: keys, limits and (later) audit rows belong to one."""
+    """A customer of the gateway: keys, limits, audit rows and feedback belong to one."""
 
     __tablename__ = "tenants"
+    __table_args__ = (
+        CheckConstraint("retention_days IS NULL OR retention_days > 0", name="retention_positive"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utc_now)
+    # Audit content retention: off by default (no patient text stored); on, texts are kept
+    # for `retention_days` and then purged by `clinserve audit purge`.
+    retain_content: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    retention_days: Mapped[int | None] = mapped_column(Integer)
 
     api_keys: Mapped[list[ApiKey]] = relationship(back_populates="tenant")
 

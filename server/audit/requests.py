@@ -1,0 +1,66 @@
+"""The audit record of one finished HTTP request, built from what the request left behind.
+
+Called by the request middleware after the last byte (or the failure) of every request; only
+`/v1` routes are audited (probes and metrics are not clinical requests). Who asked comes from
+the principal the auth dependency stored; what happened from the request's `RequestFacts`.
+A request refused before authentication (401) is audited too, with no tenant: failed access
+attempts are exactly what an audit trail is for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+from server.audit.chain import AuditRecord
+from server.audit.writer import AuditWriter
+from server.db.models import utc_now
+from server.pipeline.facts import RequestFacts
+from server.security.principal import Principal
+
+AUDITED_PREFIX = "/v1/"
+
+
+def bounded(value: str | None, limit: int) -> str | None:
+    """Client-chosen strings (model names, ids) cut to their column and without NUL, which
+    PostgreSQL refuses: one odd request must not make a batch of audit rows unwritable."""
+    return None if value is None else value.replace("\x00", "\ufffd")[:limit]
+
+
+class RequestAuditor:
+    def __init__(self, writer: AuditWriter) -> None:
+        self.writer = writer
+
+    def __call__(self, scope: MutableMapping[str, Any], status: int, elapsed_s: float) -> None:
+        path: str = scope.get("path", "")
+        if not path.startswith(AUDITED_PREFIX):
+            return
+        state: dict[str, Any] = scope.get("state", {})
+        facts: RequestFacts = state.get("facts") or RequestFacts()
+        principal: Principal | None = state.get("principal")
+        route = getattr(scope.get("route"), "path", None) or path
+        self.writer.submit(
+            AuditRecord(
+                created_at=utc_now(),
+                request_id=state.get("request_id", ""),
+                route=bounded(route, 64) or "",
+                status=status,
+                latency_ms=round(elapsed_s * 1000, 3),
+                completion_id=bounded(facts.completion_id, 128),
+                tenant_id=principal.tenant_id if principal else None,
+                key_id=principal.key_id if principal else None,
+                end_user=principal.end_user if principal else None,
+                model=bounded(facts.model, 256),
+                adapter=bounded(facts.adapter, 256),
+                prompt_tokens=facts.prompt_tokens,
+                completion_tokens=facts.completion_tokens,
+                prompt_sha256=facts.prompt_sha256,
+                response_sha256=facts.response_sha256,
+                citations=facts.citations,
+                intake_mode=facts.intake_mode,
+                intake_subcategories=facts.intake_subcategories,
+                red_flags=facts.red_flags,
+                prompt_text=bounded(facts.prompt_text, len(facts.prompt_text or "")),
+                response_text=bounded(facts.response_text, len(facts.response_text or "")),
+            )
+        )
