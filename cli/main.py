@@ -26,6 +26,8 @@ COMMANDS: dict[str, Command] = {
     "intake": Command("perturbation.cli", "analyse how a patient wrote a message (JSON out)"),
     "index": Command("retrieval.cli", "build, search and inspect guideline indexes"),
     "keys": Command("server.keys_cli", "create, list and revoke API keys"),
+    "feedback": Command("server.feedback_cli", "export clinician feedback as training data"),
+    "audit": Command("server.audit_cli", "verify, export and purge the audit trail"),
 }
 
 

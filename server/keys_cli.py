@@ -18,20 +18,12 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from server.db_cli import UsageError, database_options, guarded, open_database
+
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from server.db.keys import KeyRecord, KeyStore
-
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """Bad input the operator must fix; printed as one line, exit 2."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,107 +49,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="YYYY-MM-DD (the key stops working at 00:00 UTC that day) or an ISO datetime",
     )
     create.add_argument("--description", help="free text shown by `keys list`")
-    _database_options(create)
+    database_options(create)
 
     listing = sub.add_parser(
         "list", help="list keys (never secrets)", description="List API keys, oldest first."
     )
     listing.add_argument("--tenant", help="only this tenant's keys")
     listing.add_argument("--json", action="store_true", help="one JSON array on stdout")
-    _database_options(listing)
+    database_options(listing)
 
     revoke = sub.add_parser(
         "revoke", help="revoke a key at once", description="Revoke an API key by its id."
     )
     revoke.add_argument("id", metavar="ID", help="the key id shown by `keys list`")
-    _database_options(revoke)
-
-
-def _database_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--database-url",
-        metavar="URL",
-        help="SQLAlchemy URL (default: $CLINSERVE_DATABASE_URL or SQLite in the data dir)",
-    )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        metavar="DIR",
-        help="clinserve data folder (default: $CLINSERVE_DATA_DIR or the per-user data dir)",
-    )
+    database_options(revoke)
 
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the action; map operator-facing failures to one stderr line."""
-    from pydantic import ValidationError
-    from sqlalchemy.exc import SQLAlchemyError
+    from server.db.keys import InvalidKeySpec, KeyManagementError, KeyStore
 
-    from server.db.database import DatabaseConfigError
-    from server.db.keys import InvalidKeySpec, KeyManagementError
-    from server.db.migrate import MigrationsNotFound
-    from server.db.pepper import PepperError
-
-    prefix = f"clinserve keys {args.action}"
-    engine = None
-    try:
+    def body() -> int:
         if args.action == "create":  # refuse bad input before creating a database or pepper
             _check_create(args)
-        store, engine = _open_store(args)
-        if args.action == "create":
-            return _create(store, args)
-        if args.action == "list":
-            return _list(store, args)
-        return _revoke(store, args)
-    except (UsageError, InvalidKeySpec, DatabaseConfigError) as exc:
-        print(f"{prefix}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ValidationError as exc:
-        errors = "; ".join(
-            f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()
-        )
-        print(f"{prefix}: invalid settings: {errors}", file=sys.stderr)
-        return EXIT_USAGE
-    except (KeyManagementError, PepperError, MigrationsNotFound) as exc:
-        print(f"{prefix}: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        print(f"{prefix}: database error: {reason}", file=sys.stderr)
-        return EXIT_ERROR
-    except OSError as exc:
-        print(f"{prefix}: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    finally:
-        if engine is not None:
-            engine.dispose()
+        with open_database(args) as database:
+            store = KeyStore(database.sessions, database.pepper())
+            if args.action == "create":
+                return _create(store, args)
+            if args.action == "list":
+                return _list(store, args)
+            return _revoke(store, args)
 
-
-def _open_store(args: argparse.Namespace) -> tuple[KeyStore, Engine]:
-    """Settings as the server reads them, with the CLI's overrides; migrate; the key store."""
-    from server.db import migrate
-    from server.db.database import make_engine, resolve_database_url, session_factory
-    from server.db.keys import KeyStore
-    from server.db.pepper import load_pepper
-    from server.settings import Settings
-
-    overrides: dict[str, Any] = {}
-    if args.data_dir is not None:
-        overrides["data_dir"] = args.data_dir
-    if args.database_url is not None:
-        overrides["database_url"] = args.database_url
-    settings = Settings(**overrides)
-    engine = make_engine(resolve_database_url(settings.database_url, settings.data_dir))
-    try:
-        migrate.upgrade(engine)
-        pepper = load_pepper(
-            settings.data_dir,
-            settings.key_pepper.get_secret_value() if settings.key_pepper else None,
-            settings.key_pepper_file,
-        )
-    except BaseException:
-        engine.dispose()
-        raise
-    return KeyStore(session_factory(engine), pepper), engine
+    return guarded(
+        f"clinserve keys {args.action}",
+        body,
+        usage=(InvalidKeySpec,),
+        operator=(KeyManagementError,),
+    )
 
 
 def _check_create(args: argparse.Namespace) -> None:
