@@ -13,16 +13,20 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
+from server.audit.requests import RequestAuditor
 from server.db import migrate
 from server.gateway import build_gateway
 from server.middleware import RequestObservation
-from server.routes import clinical, embeddings, errors, health, openai
+from server.routes import admin, clinical, embeddings, errors, feedback, health, openai
 from server.routes.deps import authorize
 from server.settings import Settings
 from server.workers.local import LocalWorker
 from server.workers.pool import Worker
 
 log = logging.getLogger(__name__)
+
+AUDIT_CLOSE_TIMEOUT_S = 30.0
+"""How long shutdown waits for queued audit rows to reach the database."""
 
 
 def create_app(
@@ -37,6 +41,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(migrate.upgrade, gateway.engine)
+        if settings.audit:
+            gateway.audit.start()
         if not settings.auth.enabled:
             log.warning("authentication is OFF: every caller has every scope")
         gateway.pipeline.intake.warm_up()
@@ -53,6 +59,8 @@ def create_app(
             if local_worker is not None:
                 await local_worker.stop()
             await gateway.quota.limiter.close()
+            if settings.audit:
+                await asyncio.to_thread(gateway.audit.close, AUDIT_CLOSE_TIMEOUT_S)
             gateway.engine.dispose()
 
     app = FastAPI(
@@ -67,6 +75,9 @@ def create_app(
     app.include_router(openai.router)
     app.include_router(clinical.router)
     app.include_router(embeddings.router)
+    app.include_router(feedback.router)
+    app.include_router(admin.router)
     app.include_router(health.router)
-    app.add_middleware(RequestObservation, metrics=gateway.metrics)
+    auditor = RequestAuditor(gateway.audit) if settings.audit else None
+    app.add_middleware(RequestObservation, metrics=gateway.metrics, on_finish=auditor)
     return app

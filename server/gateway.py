@@ -9,9 +9,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from perturbation.engine import RulesEngine
 from server.admission import Admission
+from server.audit.chain import chain_key
+from server.audit.store import AuditStore
+from server.audit.writer import AuditWriter
 from server.db.database import make_engine, resolve_database_url, session_factory
 from server.db.keys import KeyStore
 from server.db.pepper import load_pepper
+from server.feedback.store import FeedbackStore
 from server.guidelines import GuidelineLibrary
 from server.metrics import Metrics
 from server.pipeline.chat import CompletionPipeline
@@ -44,16 +48,22 @@ class Gateway:
     auth: Authenticator
     quota: Quota
     default_limits: KeyLimits
+    audit: AuditWriter
+    feedback: FeedbackStore
 
     def caller(self, principal: Principal) -> Caller | None:
         """Whose rate limits a request spends (None when authentication is off)."""
         return caller_for(principal.key, self.default_limits)
 
 
-def key_store(settings: Settings, sessions: sessionmaker[Session]) -> KeyStore:
-    """The key store with the deployment's pepper (the same one `clinserve keys` uses)."""
+def pepper(settings: Settings) -> bytes:
+    """The deployment's server secret (the one `clinserve keys` and `audit` use too)."""
     secret = settings.key_pepper.get_secret_value() if settings.key_pepper else None
-    return KeyStore(sessions, load_pepper(settings.data_dir, secret, settings.key_pepper_file))
+    return load_pepper(settings.data_dir, secret, settings.key_pepper_file)
+
+
+def key_store(settings: Settings, sessions: sessionmaker[Session]) -> KeyStore:
+    return KeyStore(sessions, pepper(settings))
 
 
 def build_gateway(settings: Settings, workers: list[Worker]) -> Gateway:
@@ -84,7 +94,9 @@ def build_gateway(settings: Settings, workers: list[Worker]) -> Gateway:
     )
     engine = make_engine(resolve_database_url(settings.database_url, settings.data_dir))
     sessions = session_factory(engine)
-    keys = key_store(settings, sessions)
+    secret = pepper(settings)
+    keys = KeyStore(sessions, secret)
+    audit = AuditWriter(AuditStore(sessions, chain_key(secret)))
     auth = Authenticator(keys if settings.auth.enabled else None, settings.auth.cache_ttl_s)
     defaults = KeyLimits(limits.default_rpm, limits.default_tpm, limits.default_max_concurrent)
     return Gateway(
@@ -100,4 +112,6 @@ def build_gateway(settings: Settings, workers: list[Worker]) -> Gateway:
         auth,
         quota,
         defaults,
+        audit,
+        FeedbackStore(sessions),
     )

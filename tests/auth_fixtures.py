@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from server.db.database import make_engine, resolve_database_url, session_factory
 from server.db.keys import KeyStore
 from server.db.models import ApiKey, utc_now
-from server.gateway import key_store
+from server.gateway import Gateway, key_store
 from tests.conftest import FakeWorker, isolated_settings
 from tests.fakes import ServerThread
 
@@ -29,6 +29,12 @@ class AuthedGateway:
     @property
     def url(self) -> str:
         return self.server.url
+
+    @property
+    def gateway(self) -> Gateway:
+        """The running app's gateway (its audit writer, stores...)."""
+        gateway: Gateway = self.server.server.config.app.state.gateway
+        return gateway
 
     def key(self, scopes: str = "chat", tenant: str = "st-marys", **limits: Any) -> str:
         _, plaintext = self.store.create_key(tenant, scopes, **limits)
