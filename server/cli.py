@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from server.db.database import DatabaseConfigError
     from server.db.migrate import MigrationsNotFound
     from server.db.pepper import PepperError
+    from server.jsonlog import configure_logging
     from server.serve import run as serve
     from server.settings import Settings
     from server.workers.local import LocalWorker
@@ -69,9 +69,7 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"clinserve serve: invalid settings:\n{exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
 
     local_worker = None
     if not settings.workers:

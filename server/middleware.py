@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.jsonlog import request_id_var
 from server.metrics import Metrics
 from server.pipeline.facts import RequestFacts
 
@@ -62,6 +63,7 @@ class RequestObservation:
         request_id = request_id_from(headers.get(b"x-request-id"))
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
+        request_id_var.set(request_id)  # this task's log lines carry it
         state["received"] = started
         state["facts"] = facts = RequestFacts()
         route = _ROUTES.get(scope["path"], "other")

@@ -55,6 +55,7 @@ def run(
         log_level=log_level,
         timeout_graceful_shutdown=int(gateway.settings.drain_timeout_s) or None,
         access_log=False,  # paths and statuses only go to metrics; bodies never to logs
+        log_config=None,  # keep the JSON handlers `configure_logging` installed
         proxy_headers=False,
     )
     try:

@@ -224,6 +224,9 @@ class Settings(BaseSettings):
     )
     drain_timeout_s: float = Field(default=60.0, ge=0, description="Grace for in-flight on stop.")
     log_level: str = "info"
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json: one object per line with the request id."
+    )
 
     _split_workers = field_validator("workers", mode="before")(comma_separated)
 
