@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 EXTRAS ?= cpu,dev
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench clean fuzz
 
 setup: $(STAMP)
 
@@ -32,6 +32,9 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+fuzz: setup
+	CLINSERVE_FUZZ_EXAMPLES=300 $(BIN)/python -m pytest -s -p no:cacheprovider tests/test_fuzz_openapi.py
 
 bench: setup
 	$(BIN)/python -m benchmarks.gateway_overhead

@@ -17,6 +17,7 @@ from server.audit.requests import RequestAuditor
 from server.db import migrate
 from server.gateway import build_gateway
 from server.middleware import RequestObservation
+from server.openapi import install_openapi
 from server.routes import admin, clinical, embeddings, errors, feedback, health, openai
 from server.routes.deps import authorize
 from server.settings import Settings
@@ -79,5 +80,6 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(health.router)
     auditor = RequestAuditor(gateway.audit) if settings.audit else None
+    install_openapi(app)
     app.add_middleware(RequestObservation, metrics=gateway.metrics, on_finish=auditor)
     return app

@@ -119,7 +119,7 @@ class CompletionPipeline:
         if request.stream and not client_wants_usage:
             # Ask for usage on our own account (token metrics); the relay drops that chunk.
             outgoing["stream_options"] = {
-                **outgoing.get("stream_options", {}),
+                **(outgoing.get("stream_options") or {}),
                 "include_usage": True,
             }
         # The key's budget first: a refused caller costs no intake, retrieval or worker time.
