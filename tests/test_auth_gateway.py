@@ -26,6 +26,8 @@ ROUTES: list[tuple[str, str, dict[str, object] | None, str]] = [
     ("POST", "/v1/completions", {"model": "fake-model", "prompt": "hello"}, "chat"),
     ("POST", "/v1/embeddings", {"model": "x", "input": "hello"}, "embeddings"),
     ("POST", "/v1/clinical/intake", {"text": "chest pain since this morning"}, "intake"),
+    ("POST", "/v1/clinical/feedback", {"completion_id": "chatcmpl-1", "rating": 3}, "feedback"),
+    ("GET", "/v1/admin/audit", None, "admin"),
 ]
 IDS = [path for _, path, _, _ in ROUTES]
 
