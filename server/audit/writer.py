@@ -7,6 +7,11 @@ kept and retried with backoff, and new records keep queueing (up to `max_pending
 the newest are counted as rejected and an error is logged, because unbounded memory would take
 the whole gateway down). `close` flushes everything at shutdown. Log lines carry counts and
 exception types only, never a record's content.
+
+Each transaction has a fixed cost (the chain-head lock, a commit and its fsync) that dwarfs a
+row's, so the window is a quarter of a second: at 100 requests/s that is ~25 rows a commit
+instead of ~5. Waiting costs no durability the queue does not already have, and `flush` (the
+feedback route, shutdown) cuts the wait short.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ class AuditWriter:
         store: AuditStore,
         *,
         batch_size: int = 200,
-        max_wait_s: float = 0.05,
+        max_wait_s: float = 0.25,
         max_pending: int = 100_000,
         max_backoff_s: float = 5.0,
     ) -> None:
