@@ -243,3 +243,9 @@ def markdown_line(audit: dict[str, Any], statuses: dict[str, Any]) -> str:
         f"`CLINSERVE_AUDIT=true`: {counted}. Gateway answers over all phases incl. warm-ups: "
         f"{answered}."
     )
+
+
+def audit_summary(audit: dict[str, Any]) -> dict[str, Any]:
+    """`{"requests_sent", "rows", "lost"}` (or `"note"`), without the exit-code details."""
+    keys = ("requests_sent", "rows", "lost", "note", "gateway_note")
+    return {key: audit[key] for key in keys if key in audit}

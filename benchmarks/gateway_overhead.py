@@ -54,8 +54,8 @@ from benchmarks.gateway_auth import (
     GatewayTally,
     KeyedClient,
     audit_counts,
+    audit_summary,
     create_key,
-    markdown_line,
     non_200_warning,
 )
 from benchmarks.loadgen import (
@@ -74,6 +74,7 @@ from benchmarks.pyspy import Recording, py_spy_binary
 from benchmarks.rawhttp import RawClient
 from benchmarks.report import render_markdown
 from benchmarks.stats import summarise_plain, summarise_step, summarise_stream
+from benchmarks.verdicts import evaluate_targets, run_quality
 
 
 # --- parameters --------------------------------------------------------------------------
@@ -405,85 +406,7 @@ def start_profile(params: Params, gateway: Child, out: Path) -> Recording | None
     return Recording(binary, gateway.process.pid, params.duration_s, output)
 
 
-# --- targets and bookkeeping -------------------------------------------------------------
-def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The overhead targets, each with its measured value and verdict."""
-    plain, streaming = results["non_streaming"], results["streaming"]
-    checks = [
-        ("non-streaming added latency p50 (gateway p50 - direct p50)", plain["added"]["p50"], 2.0),
-        ("non-streaming added latency p99 (gateway p99 - direct p99)", plain["added"]["p99"], 10.0),
-        ("streaming added inter-chunk delay p50", streaming["added"]["inter_chunk"]["p50"], 1.0),
-        ("streaming added inter-chunk delay p99", streaming["added"]["inter_chunk"]["p99"], 1.0),
-    ]
-    errors = sum(sum(plain["errors"][p].values()) for p in (DIRECT, GATEWAY))
-    out = [
-        {
-            "target": name,
-            "limit_ms": limit,
-            "measured_ms": value,
-            "met": value is not None and value <= limit,
-        }
-        for name, value, limit in checks
-    ]
-    out.append(
-        {
-            "target": "no errors at the non-streaming rate",
-            "limit_ms": None,
-            "measured_ms": None,
-            "errors": errors,
-            "met": errors == 0,
-        }
-    )
-    not_ok = sum(
-        count
-        for phase, statuses in results["gateway_requests"]["by_phase"].items()
-        if not phase.startswith("ramp")
-        for status, count in statuses.items()
-        if status != "200"
-    )
-    out.append(
-        {
-            "target": "every gateway answer HTTP 200 (warm-ups, non-streaming, streaming)",
-            "limit_ms": None,
-            "measured_ms": None,
-            "errors": not_ok,
-            "met": not_ok == 0,
-        }
-    )
-    return out
-
-
-def run_quality(results: dict[str, Any]) -> list[str]:
-    """Reasons to distrust this run's tails: other load on the box, a stalled load generator."""
-    warnings = []
-    for name in ("non_streaming", "streaming"):
-        phase = results[name]
-        other = phase["cpu_cores"].get("other", 0.0)
-        lag = phase["loadgen_lag"].get("p99") or 0.0
-        if other > 0.25:
-            warnings.append(f"{name}: other processes used {other:.2f} cores during the phase")
-        if lag > 5.0:
-            warnings.append(
-                f"{name}: load-generator send lag p99 {lag:.1f} ms (it was starved of CPU; "
-                "tail latencies of both paths include stalls)"
-            )
-    saturated = [
-        f"{step['offered_rps']}/s"
-        for step in results["ramp"]["steps"]
-        if step.get(GATEWAY, {}).get("machine_saturated")
-    ]
-    if saturated:
-        warnings.append(f"ramp: all cores busy during the gateway run at {', '.join(saturated)}")
-    requests = results["gateway_requests"]
-    if requests["unexpected"]:
-        statuses = ", ".join(f"{status}: {n}" for status, n in requests["statuses"].items())
-        warnings.append(
-            f"gateway: {requests['unexpected']} of {requests['sent']} requests did not get "
-            f"HTTP 200 ({statuses}; per phase in the JSON)"
-        )
-    return warnings
-
-
+# --- bookkeeping ---------------------------------------------------------------------------
 def machine_info() -> dict[str, Any]:
     import platform
 
@@ -591,12 +514,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "params": asdict(params),
     }
     (out / "gateway_overhead.json").write_text(json.dumps(results, indent=2) + "\n")
-    markdown = _with_auth_line(render_markdown(results), results)
+    markdown = render_markdown(results)
     (out / "gateway_overhead.md").write_text(markdown)
     print()
     print(markdown)
     print(f"gateway requests: {json.dumps(results['gateway_requests']['statuses'])}")
-    print(f"audit: {json.dumps(_audit_core(results['audit']))}")
+    print(f"audit: {json.dumps(audit_summary(results['audit']))}")
     warning = non_200_warning(results["gateway_requests"])
     if warning:
         print(warning, file=sys.stderr, flush=True)
@@ -604,23 +527,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         update_results_md(results_md, "gateway_overhead", markdown)
         print(f"updated {results_md}")
     return 1 if check and not all(t["met"] for t in results["targets"]) else 0
-
-
-def _audit_core(audit: dict[str, Any]) -> dict[str, Any]:
-    """`{"requests_sent", "rows", "lost"}` (or `"note"`), without the exit-code details."""
-    keys = ("requests_sent", "rows", "lost", "note", "gateway_note")
-    return {key: audit[key] for key in keys if key in audit}
-
-
-def _with_auth_line(markdown: str, results: dict[str, Any]) -> str:
-    """Add the auth / limits / audit line after the header's "- Gateway:" line."""
-    line = markdown_line(results["audit"], results["gateway_requests"])
-    lines = markdown.split("\n")
-    at = next((i + 1 for i, text in enumerate(lines) if text.startswith("- Gateway:")), None)
-    if at is None:  # the header changed shape: after the title and its blank line
-        at = 2
-    lines.insert(at, line)
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

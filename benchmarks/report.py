@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.gateway_auth import markdown_line
 from benchmarks.markdown import table
 
 CAVEATS = """\
@@ -69,6 +70,7 @@ def _header(results: dict[str, Any]) -> list[str]:
         "(`CLINSERVE_LOG_LEVEL=warning`, `CLINSERVE_DRAIN_TIMEOUT_S=5` so it stops quickly, "
         f"`CLINSERVE_INTAKE__MODE={p.get('intake', 'off')}`; otherwise default settings), its "
         "own process, one uvicorn worker.",
+        markdown_line(results["audit"], results["gateway_requests"]),
         f"- Load generator: {meta['load_generator']}; open loop, seeded ({p['seed']}) random "
         "order within evenly spaced direct/gateway pairs.",
         f"- Phases: non-streaming {p['rate']:g} req/s per path for {p['duration_s']:g} s; "
