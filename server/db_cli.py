@@ -55,9 +55,9 @@ class OpenDatabase:
 
     def pepper(self) -> bytes:
         """The server secret (key hashes, audit chain), created on first use like the server."""
-        from server.gateway import pepper
+        from server.db.pepper import deployment_pepper
 
-        return pepper(self.settings)
+        return deployment_pepper(self.settings)
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from server.audit.store import AuditStore
 from server.audit.writer import AuditWriter
 from server.db.database import make_engine, resolve_database_url, session_factory
 from server.db.keys import KeyStore
-from server.db.pepper import load_pepper
+from server.db.pepper import deployment_pepper
 from server.feedback.store import FeedbackStore
 from server.guidelines import GuidelineLibrary
 from server.metrics import Metrics
@@ -56,16 +56,6 @@ class Gateway:
         return caller_for(principal.key, self.default_limits)
 
 
-def pepper(settings: Settings) -> bytes:
-    """The deployment's server secret (the one `clinserve keys` and `audit` use too)."""
-    secret = settings.key_pepper.get_secret_value() if settings.key_pepper else None
-    return load_pepper(settings.data_dir, secret, settings.key_pepper_file)
-
-
-def key_store(settings: Settings, sessions: sessionmaker[Session]) -> KeyStore:
-    return KeyStore(sessions, pepper(settings))
-
-
 def build_gateway(settings: Settings, workers: list[Worker]) -> Gateway:
     limits = settings.limits
     pool = WorkerPool(workers, settings.health, limits.connect_timeout_s)
@@ -94,7 +84,7 @@ def build_gateway(settings: Settings, workers: list[Worker]) -> Gateway:
     )
     engine = make_engine(resolve_database_url(settings.database_url, settings.data_dir))
     sessions = session_factory(engine)
-    secret = pepper(settings)
+    secret = deployment_pepper(settings)
     keys = KeyStore(sessions, secret)
     audit = AuditWriter(AuditStore(sessions, chain_key(secret)))
     auth = Authenticator(keys if settings.auth.enabled else None, settings.auth.cache_ttl_s)

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from server.db.database import make_engine, resolve_database_url, session_factory
 from server.db.keys import KeyStore
 from server.db.models import ApiKey, utc_now
-from server.gateway import Gateway, key_store
+from server.db.pepper import deployment_pepper
+from server.gateway import Gateway
 from tests.conftest import FakeWorker, isolated_settings
 from tests.fakes import ServerThread
 
@@ -73,7 +74,7 @@ def start_authed_gateway(
         engine = make_engine(resolve_database_url(settings.database_url, settings.data_dir))
         engines.append(engine)
         sessions = session_factory(engine)
-        return AuthedGateway(server, key_store(settings, sessions), sessions)
+        return AuthedGateway(server, KeyStore(sessions, deployment_pepper(settings)), sessions)
 
     yield start
     for engine in engines:

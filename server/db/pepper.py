@@ -20,6 +20,10 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from server.settings import Settings
 
 PEPPER_BYTES = 32
 MIN_PEPPER_BYTES = 32
@@ -48,6 +52,12 @@ def load_pepper(
     if not path.exists():
         _create(path)
     return _read(path)
+
+
+def deployment_pepper(settings: Settings) -> bytes:
+    """The pepper the deployment's settings name: what the gateway and every CLI use."""
+    secret = settings.key_pepper.get_secret_value() if settings.key_pepper else None
+    return load_pepper(settings.data_dir, secret, settings.key_pepper_file)
 
 
 def _read(path: Path) -> bytes:
