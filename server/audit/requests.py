@@ -21,10 +21,15 @@ from server.security.principal import Principal
 AUDITED_PREFIX = "/v1/"
 
 
+def without_nul(value: str | None) -> str | None:
+    """PostgreSQL refuses NUL in text: one odd request must not make a batch unwritable."""
+    return None if value is None else value.replace("\x00", "\ufffd")
+
+
 def bounded(value: str | None, limit: int) -> str | None:
-    """Client-chosen strings (model names, ids) cut to their column and without NUL, which
-    PostgreSQL refuses: one odd request must not make a batch of audit rows unwritable."""
-    return None if value is None else value.replace("\x00", "\ufffd")[:limit]
+    """Client-chosen strings (model names, ids) cut to their column, without NUL."""
+    cleaned = without_nul(value)
+    return None if cleaned is None else cleaned[:limit]
 
 
 class RequestAuditor:
@@ -60,7 +65,7 @@ class RequestAuditor:
                 intake_mode=facts.intake_mode,
                 intake_subcategories=facts.intake_subcategories,
                 red_flags=facts.red_flags,
-                prompt_text=bounded(facts.prompt_text, len(facts.prompt_text or "")),
-                response_text=bounded(facts.response_text, len(facts.response_text or "")),
+                prompt_text=without_nul(facts.prompt_text),
+                response_text=without_nul(facts.response_text),
             )
         )

@@ -88,10 +88,6 @@ class Authenticator:
         self._mark_used(record.public_id)
         return Principal(record, end_user)
 
-    def forget(self) -> None:
-        """Drop every cached verdict (after a revocation made through this process)."""
-        self._cache.clear()
-
     async def _lookup(self, fingerprint: str, plaintext: str) -> KeyRecord | None:
         verdict = self._cache.get(fingerprint)
         now = self._clock()
