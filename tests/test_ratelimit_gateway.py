@@ -3,7 +3,6 @@ shared by two gateways through the real local Redis."""
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 
@@ -14,7 +13,7 @@ import redis
 from tests.auth_fixtures import AuthedGateway, start_authed_gateway
 from tests.conftest import FakeWorker
 from tests.fakes import ServerThread
-from tests.test_ratelimit_redis import REDIS_URL, redis_unavailable
+from tests.test_ratelimit_redis import REDIS_URL, require_redis
 
 __all__ = ["start_authed_gateway"]
 
@@ -109,11 +108,7 @@ def test_max_tokens_cap_is_a_400(start_authed_gateway: Callable[..., AuthedGatew
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    reason = redis_unavailable()
-    if reason is not None:
-        if os.environ.get("CLINSERVE_REQUIRE_REDIS") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_redis()
     yield REDIS_URL
 
 

@@ -50,14 +50,20 @@ def redis_unavailable() -> str | None:
         client.close()
 
 
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    """A key prefix private to the test; its keys are deleted afterwards."""
+def require_redis() -> None:
+    """Skip the test where no Redis answers (a laptop); fail instead under
+    CLINSERVE_REQUIRE_REDIS=1 (CI), where a skip would hide a broken setup."""
     reason = redis_unavailable()
     if reason is not None:
         if os.environ.get("CLINSERVE_REQUIRE_REDIS") == "1":
             pytest.fail(reason)
         pytest.skip(reason)
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A key prefix private to the test; its keys are deleted afterwards."""
+    require_redis()
     unique = f"clinserve-test:{secrets.token_hex(8)}:"
     yield unique
     client = sync_client()
