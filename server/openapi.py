@@ -27,6 +27,20 @@ BODIES: dict[str, type[BaseModel]] = {
     "/v1/clinical/intake": IntakeRequest,
     "/v1/clinical/feedback": FeedbackRequest,
 }
+STREAMED = frozenset({"/v1/chat/completions", "/v1/completions"})
+"""Routes that answer server-sent events instead of JSON when the body asks `stream: true`."""
+SSE_EVENT = {
+    "description": "One server-sent event (OpenAPI 3.1 describes an event stream per event): "
+    "`data` is a JSON chunk, or `[DONE]` at the end.",
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {"type": "string"},
+        "event": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
 ERROR_STATUSES = {
     "400": "Invalid request (the error's `param` names the field)",
     "401": "No API key, or an unknown, revoked or expired one",
@@ -59,21 +73,26 @@ ERROR_ENVELOPE = {
 
 
 def install_openapi(app: FastAPI) -> None:
-    """Make `app.openapi()` return the completed document (built once, then cached)."""
+    """Make `app.openapi()` return the completed document (built once, then cached).
+
+    Call it after `app.state.gateway` is set: the document states this deployment's
+    `max_tokens` cap, which the gateway refuses to exceed (400) rather than clamp.
+    """
 
     def build() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = complete(
-                get_openapi(
-                    title=app.title, version=app.version, summary=app.summary, routes=app.routes
-                )
+            document = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
             )
+            app.openapi_schema = complete(document, app.state.gateway.settings.limits.max_tokens)
         return app.openapi_schema
 
     app.openapi = build  # type: ignore[method-assign]
 
 
-def complete(document: dict[str, Any]) -> dict[str, Any]:
+def complete(document: dict[str, Any], max_tokens: int | None = None) -> dict[str, Any]:
+    """FastAPI's `document`, with the bodies, error answers and auth it cannot infer, and
+    `max_tokens` (when the deployment caps it) as the maximum of the token-budget fields."""
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas["ErrorEnvelope"] = ERROR_ENVELOPE
@@ -82,6 +101,9 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
     metrics = document.get("paths", {}).get("/metrics", {}).get("get")
     if metrics is not None:  # Prometheus' text format, not JSON
         metrics["responses"]["200"]["content"] = {"text/plain": {"schema": {"type": "string"}}}
+    ready = document.get("paths", {}).get("/ready", {}).get("get")
+    if ready is not None:  # same body as 200, while draining or with no healthy worker
+        ready["responses"]["503"] = {**ready["responses"]["200"], "description": "Not ready"}
     for path, operations in document.get("paths", {}).items():
         if not path.startswith("/v1/"):
             continue
@@ -89,6 +111,8 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
             operation["security"] = [{"bearerAuth": []}]
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)  # FastAPI's default; the gateway answers 400 instead
+            if path in STREAMED:
+                responses["200"]["content"]["text/event-stream"] = {"schema": SSE_EVENT}
             for status, description in ERROR_STATUSES.items():
                 responses.setdefault(status, {"description": description, "content": envelope})
             model = BODIES.get(path) if method == "post" else None
@@ -101,6 +125,13 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
                     "required": True,
                     "content": {"application/json": {"schema": reference}},
                 }
-    document.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
-    document.get("components", {}).get("schemas", {}).pop("ValidationError", None)
+    if max_tokens is not None:
+        for name in (ChatCompletionRequest.__name__, CompletionRequest.__name__):
+            fields = schemas[name]["properties"]
+            for field in ("max_tokens", "max_completion_tokens"):
+                for branch in fields.get(field, {}).get("anyOf", []):
+                    if branch.get("type") == "integer":
+                        branch["maximum"] = max_tokens
+    schemas.pop("HTTPValidationError", None)  # only FastAPI's dropped 422 used these
+    schemas.pop("ValidationError", None)
     return document

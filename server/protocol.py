@@ -47,6 +47,28 @@ class ToolCall(OpenAIBaseModel):
 
 
 class ChatMessage(OpenAIBaseModel):
+    # `_role_rules` in JSON Schema, so the OpenAPI document (and a fuzzer) knows them too.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "if": {"properties": {"role": {"const": "tool"}}},
+                    "then": {
+                        "required": ["tool_call_id"],
+                        "properties": {"tool_call_id": {"type": "string", "minLength": 1}},
+                    },
+                },
+                {
+                    "if": {"properties": {"role": {"const": "assistant"}}},
+                    "else": {
+                        "required": ["content"],
+                        "properties": {"content": {"not": {"type": "null"}}},
+                    },
+                },
+            ]
+        }
+    )
+
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: Content | None = None
     name: str | None = None
@@ -74,6 +96,16 @@ class JsonSchemaFormat(OpenAIBaseModel):
 
 
 class ResponseFormat(OpenAIBaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"type": {"const": "json_schema"}}},
+            "then": {
+                "required": ["json_schema"],
+                "properties": {"json_schema": {"type": "object"}},
+            },
+        }
+    )
+
     type: Literal["text", "json_object", "json_schema", "structural_tag"]
     json_schema: JsonSchemaFormat | None = None
 
@@ -113,6 +145,16 @@ class SamplingParams(OpenAIBaseModel):
 
 
 class ChatCompletionRequest(SamplingParams):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {
+                "required": ["top_logprobs"],
+                "properties": {"top_logprobs": {"type": "integer", "minimum": 1}},
+            },
+            "then": {"required": ["logprobs"], "properties": {"logprobs": {"const": True}}},
+        }
+    )
+
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     logprobs: bool | None = None

@@ -85,7 +85,7 @@ def fake_worker_app(behaviour: FakeBehaviour) -> Starlette:
         return JSONResponse(_full(body, chat))
 
     def _full(body: dict[str, Any], chat: bool) -> dict[str, Any]:
-        n = body.get("n", 1)
+        n = int(body.get("n") or 1)  # JSON allows 26.0; vLLM coerces it too
         reply = behaviour.reply
         if behaviour.schema_reply is not None and "response_format" in body:
             reply = behaviour.schema_reply
