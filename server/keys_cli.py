@@ -1,4 +1,4 @@
-"""`clinserve keys ...`: create, list and revoke API keys in the gateway's database.
+"""`clinserve keys ...`: create, list, update and revoke API keys in the gateway's database.
 
 Reads the same settings as `clinserve serve` (`CLINSERVE_DATABASE_URL`, `CLINSERVE_DATA_DIR`,
 the key pepper), so a key made here is one the gateway accepts; `--database-url` and
@@ -22,12 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 from server.db_cli import UsageError, database_options, guarded, open_database
 
+_INTAKE_MODES = ("off", "annotate", "normalize")
+"""`server.db.keys.INTAKE_MODES`, repeated because this module imports only the stdlib at load
+(a test checks the two agree)."""
+
 if TYPE_CHECKING:
     from server.db.keys import KeyRecord, KeyStore
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Register `create`, `list` and `revoke` on the `clinserve keys` parser."""
+    """Register `create`, `list`, `update` and `revoke` on the `clinserve keys` parser."""
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     create = sub.add_parser(
@@ -49,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="YYYY-MM-DD (the key stops working at 00:00 UTC that day) or an ISO datetime",
     )
     create.add_argument("--description", help="free text shown by `keys list`")
+    create.add_argument(
+        "--intake-mode",
+        choices=_INTAKE_MODES,
+        help="intake mode for this key's chat requests that name none "
+        "(default: the deployment's CLINSERVE_INTAKE__MODE)",
+    )
     database_options(create)
 
     listing = sub.add_parser(
@@ -57,6 +67,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listing.add_argument("--tenant", help="only this tenant's keys")
     listing.add_argument("--json", action="store_true", help="one JSON array on stdout")
     database_options(listing)
+
+    update = sub.add_parser(
+        "update",
+        help="change a key's settings",
+        description="Change a key's settings. Running gateways see the change within "
+        "CLINSERVE_AUTH__CACHE_TTL_S seconds.",
+    )
+    update.add_argument("id", metavar="ID", help="the key id shown by `keys list`")
+    update.add_argument(
+        "--intake-mode",
+        required=True,
+        choices=(*_INTAKE_MODES, "default"),
+        help="the key's intake mode; `default` follows the deployment's again",
+    )
+    database_options(update)
 
     revoke = sub.add_parser(
         "revoke", help="revoke a key at once", description="Revoke an API key by its id."
@@ -78,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
                 return _create(store, args)
             if args.action == "list":
                 return _list(store, args)
+            if args.action == "update":
+                return _update(store, args)
             return _revoke(store, args)
 
     return guarded(
@@ -92,7 +119,13 @@ def _check_create(args: argparse.Namespace) -> None:
     from server.db.keys import check_key_spec
 
     check_key_spec(
-        args.tenant, args.scopes, args.rpm, args.tpm, args.max_concurrent, args.description
+        args.tenant,
+        args.scopes,
+        args.rpm,
+        args.tpm,
+        args.max_concurrent,
+        args.description,
+        args.intake_mode,
     )
     if args.expires:
         _parse_expiry(args.expires)
@@ -107,6 +140,7 @@ def _create(store: KeyStore, args: argparse.Namespace) -> int:
         max_concurrent=args.max_concurrent,
         expires_at=_parse_expiry(args.expires) if args.expires else None,
         description=args.description,
+        intake_mode=args.intake_mode,
     )
     print(plaintext, flush=True)
     expiry = record.expires_at.isoformat() if record.expires_at else "never"
@@ -125,13 +159,14 @@ def _list(store: KeyStore, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([_as_json(record, now) for record in records], indent=2))
         return 0
-    header = ("ID", "TENANT", "SCOPES", "STATUS", "EXPIRES", "LAST USED", "DESCRIPTION")
+    header = ("ID", "TENANT", "SCOPES", "STATUS", "INTAKE", "EXPIRES", "LAST USED", "DESCRIPTION")
     rows = [header] + [
         (
             record.public_id,
             record.tenant,
             ",".join(sorted(record.scopes)),
             record.status(now),
+            record.intake_mode or "-",
             _day(record.expires_at),
             _day(record.last_used_at),
             record.description or "",
@@ -143,6 +178,14 @@ def _list(store: KeyStore, args: argparse.Namespace) -> int:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
+    return 0
+
+
+def _update(store: KeyStore, args: argparse.Namespace) -> int:
+    mode = None if args.intake_mode == "default" else args.intake_mode
+    record = store.set_intake_mode(args.id, mode)
+    shown = record.intake_mode or "the deployment's default"
+    print(f"key {record.public_id}: intake mode {shown}", file=sys.stderr)
     return 0
 
 
@@ -186,6 +229,7 @@ def _as_json(record: KeyRecord, now: datetime) -> dict[str, Any]:
         "revoked_at": stamp(record.revoked_at),
         "last_used_at": stamp(record.last_used_at),
         "description": record.description,
+        "intake_mode": record.intake_mode,
     }
 
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.db.keys import SCOPES, InvalidKeySpec, KeyStore, UnknownKey, hash_key, parse_scopes
@@ -169,6 +170,31 @@ def test_invalid_specs_are_refused(store: KeyStore) -> None:
     assert store.list_keys() == []
     assert parse_scopes(" Chat , admin,chat") == {"chat", "admin"}
     assert parse_scopes(SCOPES) == set(SCOPES)
+
+
+def test_intake_mode_is_kept_changed_and_checked(store: KeyStore) -> None:
+    record, plaintext = store.create_key("t", "chat", intake_mode="normalize")
+    assert record.intake_mode == "normalize"
+    verified = store.verify(plaintext)
+    assert verified is not None and verified.intake_mode == "normalize"
+    assert store.set_intake_mode(record.public_id, None).intake_mode is None
+    assert store.get_key(record.public_id).intake_mode is None
+    with pytest.raises(InvalidKeySpec, match="unknown intake mode 'rewrite'"):
+        store.set_intake_mode(record.public_id, "rewrite")
+    with pytest.raises(InvalidKeySpec, match="unknown intake mode"):
+        store.create_key("t", "chat", intake_mode="")
+    with pytest.raises(UnknownKey):
+        store.set_intake_mode("000000000000", "off")
+
+
+def test_the_database_refuses_an_unknown_intake_mode(
+    store: KeyStore, sessions: sessionmaker[Session]
+) -> None:
+    record, _ = store.create_key("t", "chat")
+    with pytest.raises(IntegrityError), sessions.begin() as session:
+        session.execute(
+            update(ApiKey).where(ApiKey.id == record.key_id).values(intake_mode="rewrite")
+        )
 
 
 def test_verification_uses_a_constant_time_compare(

@@ -132,3 +132,32 @@ def test_bad_input_creates_nothing(tmp_path: Path) -> None:
     assert keys(tmp_path, None, "create", "--tenant", "t", "--scopes", "nope").returncode == 2
     assert keys(tmp_path, None, "create", "--tenant", "t t", "--scopes", "chat").returncode == 2
     assert not (tmp_path / "data").exists()  # neither a database nor a pepper
+
+
+def test_intake_mode_on_create_and_update(tmp_path: Path, cli_url: str | None) -> None:
+    created = keys(tmp_path, cli_url, "create", "--tenant", "t", "--scopes", "chat",
+                   "--intake-mode", "normalize")  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    public_id = created.stdout.split("-")[1]
+    (entry,) = json.loads(keys(tmp_path, cli_url, "list", "--json").stdout)
+    assert entry["intake_mode"] == "normalize"
+    assert "normalize" in keys(tmp_path, cli_url, "list").stdout
+
+    updated = keys(tmp_path, cli_url, "update", public_id, "--intake-mode", "off")
+    assert updated.returncode == 0 and "intake mode off" in updated.stderr
+    assert json.loads(keys(tmp_path, cli_url, "list", "--json").stdout)[0]["intake_mode"] == "off"
+    reset = keys(tmp_path, cli_url, "update", public_id, "--intake-mode", "default")
+    assert reset.returncode == 0 and "deployment's default" in reset.stderr
+    assert json.loads(keys(tmp_path, cli_url, "list", "--json").stdout)[0]["intake_mode"] is None
+
+    bad = keys(tmp_path, cli_url, "update", public_id, "--intake-mode", "rewrite")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    unknown = keys(tmp_path, cli_url, "update", "0123456789ab", "--intake-mode", "off")
+    assert unknown.returncode == 1 and "no API key with id" in unknown.stderr
+
+
+def test_the_cli_offers_the_modes_the_store_accepts() -> None:
+    from server.db.keys import INTAKE_MODES
+    from server.keys_cli import _INTAKE_MODES
+
+    assert _INTAKE_MODES == INTAKE_MODES

@@ -45,9 +45,9 @@ def test_upgrade_downgrade_upgrade(engine: Engine) -> None:
 
     migrate.upgrade(engine)
     assert _tables(engine) == APP_TABLES
-    assert migrate.current_revision(engine) == migrate.head_revision() == "0003"
+    assert migrate.current_revision(engine) == migrate.head_revision() == "0004"
     migrate.upgrade(engine)  # idempotent at head
-    assert migrate.current_revision(engine) == "0003"
+    assert migrate.current_revision(engine) == "0004"
 
     migrate.downgrade(engine, "base")
     assert _tables(engine) == set()

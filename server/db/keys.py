@@ -21,15 +21,19 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast, get_args
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager, joinedload, sessionmaker
 
 from server.db.models import ApiKey, Tenant, utc_now
+from server.settings import IntakeMode
 
 SCOPES: tuple[str, ...] = ("chat", "embeddings", "intake", "feedback", "admin")
 """Every scope a key can hold; the gateway maps each route to one of them."""
+
+INTAKE_MODES: tuple[IntakeMode, ...] = get_args(IntakeMode)
 
 KEY_PREFIX = "cs"
 PUBLIC_ID_BYTES = 6
@@ -72,6 +76,7 @@ class KeyRecord:
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
     description: str | None = None
+    intake_mode: IntakeMode | None = None  # None: the deployment's default
 
     def status(self, now: datetime) -> str:
         """`revoked`, `expired` or `active` at `now`."""
@@ -100,6 +105,7 @@ class KeyRecord:
             revoked_at=row.revoked_at,
             last_used_at=row.last_used_at,
             description=row.description,
+            intake_mode=cast("IntakeMode | None", row.intake_mode),
         )
 
 
@@ -124,6 +130,7 @@ def check_key_spec(
     tpm: int | None = None,
     max_concurrent: int | None = None,
     description: str | None = None,
+    intake_mode: str | None = None,
 ) -> frozenset[str]:
     """Validate a key request without a database (the CLI checks before creating one)."""
     _check_tenant_name(tenant)
@@ -133,7 +140,15 @@ def check_key_spec(
             raise InvalidKeySpec(f"{name} must be a positive integer, got {limit}")
     if description is not None and len(description) > 500:
         raise InvalidKeySpec("description is longer than 500 characters")
+    check_intake_mode(intake_mode)
     return scope_set
+
+
+def check_intake_mode(mode: str | None) -> IntakeMode | None:
+    """`mode` as a key's intake default (None keeps the deployment's)."""
+    if mode is not None and mode not in INTAKE_MODES:
+        raise InvalidKeySpec(f"unknown intake mode {mode!r}; choose from {', '.join(INTAKE_MODES)}")
+    return mode
 
 
 def hash_key(pepper: bytes, plaintext: str) -> str:
@@ -177,12 +192,15 @@ class KeyStore:
         max_concurrent: int | None = None,
         expires_at: datetime | None = None,
         description: str | None = None,
+        intake_mode: str | None = None,
     ) -> tuple[KeyRecord, str]:
         """A new key for `tenant` (created if missing): its record and the only plaintext copy.
 
         The plaintext is not recoverable afterwards; the caller shows it once.
         """
-        scope_set = check_key_spec(tenant, scopes, rpm, tpm, max_concurrent, description)
+        scope_set = check_key_spec(
+            tenant, scopes, rpm, tpm, max_concurrent, description, intake_mode
+        )
         if expires_at is not None:
             if expires_at.tzinfo is None or expires_at.utcoffset() is None:
                 raise InvalidKeySpec("expires_at must be timezone-aware")
@@ -204,6 +222,7 @@ class KeyStore:
                         expires_at=expires_at,
                         created_at=self._clock(),
                         description=description,
+                        intake_mode=intake_mode,
                     )
                     session.add(row)
                     session.flush()
@@ -232,6 +251,15 @@ class KeyStore:
             row = self._row(session, public_id)
             if row.revoked_at is None:
                 row.revoked_at = self._clock()
+            return KeyRecord.from_row(row)
+
+    def set_intake_mode(self, public_id: str, mode: str | None) -> KeyRecord:
+        """Change the key's default intake mode (None: back to the deployment's). Gateways
+        see it when their cached verdict for the key expires (`auth.cache_ttl_s`)."""
+        checked = check_intake_mode(mode)
+        with self._sessions.begin() as session:
+            row = self._row(session, public_id)
+            row.intake_mode = checked
             return KeyRecord.from_row(row)
 
     def fingerprint(self, plaintext: str) -> str | None:

@@ -98,8 +98,8 @@ class ApiKey(Base):
 
     `public_id` is the non-secret middle of `cs-<public_id>-<secret>`: verification finds the
     row by it, and operators name a key by it in `clinserve keys revoke`. `scopes` is a
-    comma-separated, sorted subset of `server.db.keys.SCOPES`. Limits left NULL fall back to
-    the deployment's defaults.
+    comma-separated, sorted subset of `server.db.keys.SCOPES`. Limits and the intake mode left
+    NULL fall back to the deployment's defaults.
     """
 
     __tablename__ = "api_keys"
@@ -108,6 +108,10 @@ class ApiKey(Base):
         CheckConstraint("tpm IS NULL OR tpm > 0", name="tpm_positive"),
         CheckConstraint(
             "max_concurrent IS NULL OR max_concurrent > 0", name="max_concurrent_positive"
+        ),
+        CheckConstraint(
+            "intake_mode IS NULL OR intake_mode IN ('off', 'annotate', 'normalize')",
+            name="intake_mode_known",
         ),
     )
 
@@ -126,5 +130,8 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     description: Mapped[str | None] = mapped_column(String(500))
+    # The intake mode for this key's chat requests when a request names none: a front end
+    # that shows patients' words to clinicians wants `annotate`, a batch pipeline `normalize`.
+    intake_mode: Mapped[str | None] = mapped_column(String(16))
 
     tenant: Mapped[Tenant] = relationship(back_populates="api_keys")

@@ -30,6 +30,7 @@ from server.pipeline.retrieval import (
 from server.pipeline.stream import StreamSummary, relay
 from server.pipeline.validation import validate
 from server.protocol import ChatCompletionRequest, CompletionRequest, upstream_body
+from server.settings import IntakeMode
 from server.workers.upstream import Upstream, UpstreamReply, UpstreamStream
 
 Route = Literal["chat", "completions"]
@@ -46,6 +47,7 @@ class RequestContext:
     received: float  # time.perf_counter() when the request arrived
     facts: RequestFacts = field(default_factory=RequestFacts)  # for the audit row
     caller: Caller | None = None  # whose rate limits apply; None: no limits
+    intake_mode: IntakeMode | None = None  # the key's default; None: the deployment's
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ class CompletionPipeline:
         facts.set_prompt(body["messages"] if route == "chat" else body["prompt"])
         outgoing = upstream_body(body)
         options = body.get("clinical")
-        wanted = requested_intake(options, self.intake.settings)
+        wanted = requested_intake(options, self.intake.settings, context.intake_mode)
         wanted_passages = requested_retrieval(options, self.retrieval.settings)
         client_wants_usage = bool(request.stream_options and request.stream_options.include_usage)
         if request.stream and not client_wants_usage:

@@ -1,6 +1,7 @@
 """The intake stage: analyse the patient's latest message and decide what the model sees.
 
-Modes (deployment default, overridable per request with `"clinical": {"intake": MODE}`):
+Modes (the API key's default, else the deployment's; overridable per request with
+`"clinical": {"intake": MODE}`):
 - off: nothing runs, nothing changes.
 - annotate: the analysis becomes a short note in the system prompt; the user's words are
   untouched (the clinician-facing default: nothing the patient wrote is hidden).
@@ -72,18 +73,22 @@ class IntakeOutcome:
         return [flag.to_json() for flag in self.analysis.red_flags] if self.analysis else []
 
 
-def requested_intake(options: Any, settings: IntakeSettings) -> IntakeRequest:
+def requested_intake(
+    options: Any, settings: IntakeSettings, key_mode: IntakeMode | None = None
+) -> IntakeRequest:
     """Mode and engine for this request from `clinical.intake`, which is either a mode name
-    or {"mode"?, "engine"?}; what it leaves out comes from the deployment's settings."""
+    or {"mode"?, "engine"?}; a mode left out is the key's default (`key_mode`), else the
+    deployment's, and an engine left out is the deployment's."""
+    default_mode = key_mode or settings.mode
     if options is None:
-        return IntakeRequest(settings.mode, settings.engine)
+        return IntakeRequest(default_mode, settings.engine)
     if not isinstance(options, dict):
         raise InvalidRequest("'clinical' must be an object.", param="clinical")
-    intake = options.get("intake", settings.mode)
+    intake = options.get("intake", default_mode)
     if not isinstance(intake, dict):
         intake = {"mode": intake}
     only_fields(intake, {"mode", "engine"}, "clinical.intake")
-    mode = one_of(intake.get("mode", settings.mode), MODES, "clinical.intake")
+    mode = one_of(intake.get("mode", default_mode), MODES, "clinical.intake")
     engine = one_of(intake.get("engine", settings.engine), ENGINES, "clinical.intake.engine")
     return IntakeRequest(mode, engine)
 

@@ -42,9 +42,15 @@ async def _complete(route: Route, request: Request, gateway: GatewayDep) -> Resp
     body = await read_json_body(request, gateway.settings.limits.max_body_bytes)
     if isinstance(body, dict) and isinstance(body.get("model"), str):
         request.state.model = body["model"]
-    caller = gateway.caller(request.state.principal)
     state = request.state
-    context = RequestContext(state.request_id, state.received, state.facts, caller)
+    principal = state.principal
+    context = RequestContext(
+        state.request_id,
+        state.received,
+        state.facts,
+        gateway.caller(principal),
+        principal.intake_mode,
+    )
     try:
         answer = await _unless_disconnected(request, gateway.pipeline.run(route, body, context))
     except ClientGone:

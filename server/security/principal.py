@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from server.db.keys import SCOPES, KeyRecord
 from server.errors import InvalidRequest
+from server.settings import IntakeMode
 
 END_USER_HEADER = "x-openwebui-user-id"
 _END_USER = re.compile(r"[A-Za-z0-9._:@+=/-]{1,256}")
@@ -37,6 +38,11 @@ class Principal:
     @property
     def key_id(self) -> int | None:
         return self.key.key_id if self.key is not None else None
+
+    @property
+    def intake_mode(self) -> IntakeMode | None:
+        """The key's default intake mode; None: the deployment's."""
+        return self.key.intake_mode if self.key is not None else None
 
 
 def end_user_from(headers: Mapping[str, str]) -> str | None:
