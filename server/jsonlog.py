@@ -45,15 +45,35 @@ class JsonFormatter(logging.Formatter):
             if name in SAFE_EXTRAS and name not in _RECORD_FIELDS:
                 line[name] = value
         if record.exc_info and record.exc_info[1] is not None:
-            line["exception"] = self._exception(record.exc_info[1])
+            error = record.exc_info[1]
+            line["exception"] = (
+                redacted(error)
+                if self.redact_exceptions
+                else "".join(traceback.format_exception(error)).rstrip()
+            )
         return json.dumps(line, ensure_ascii=False, default=str)
 
-    def _exception(self, error: BaseException) -> str:
-        if not self.redact_exceptions:
-            return "".join(traceback.format_exception(error)).rstrip()
-        frames = traceback.extract_tb(error.__traceback__)
-        where = " < ".join(f"{frame.filename}:{frame.lineno}" for frame in reversed(frames))
-        return f"{type(error).__module__}.{type(error).__qualname__} at {where}"
+
+class TextFormatter(logging.Formatter):
+    """`LEVEL logger: message` for a developer's terminal, with exceptions redacted as in the
+    JSON lines: a text log is no safer a place for patient text."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def formatException(self, ei: Any) -> str:
+        error = ei[1]
+        return redacted(error) if error is not None else ""
+
+    def formatStack(self, stack_info: str) -> str:
+        return stack_info  # frames only: no values
+
+
+def redacted(error: BaseException) -> str:
+    """The exception's type and the file:line of each frame, innermost first; no message."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = " < ".join(f"{frame.filename}:{frame.lineno}" for frame in reversed(frames))
+    return f"{type(error).__module__}.{type(error).__qualname__} at {where}"
 
 
 LogFormat = Literal["json", "text"]
@@ -63,11 +83,7 @@ UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 def configure_logging(level: str, fmt: LogFormat = "json") -> None:
     """Root and uvicorn loggers to stderr in `fmt`; idempotent (replaces our own handler)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(
-        JsonFormatter()
-        if fmt == "json"
-        else logging.Formatter("%(levelname)s %(name)s: %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())

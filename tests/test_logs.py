@@ -13,7 +13,13 @@ from typing import Any
 
 import pytest
 
-from server.jsonlog import UVICORN_LOGGERS, JsonFormatter, configure_logging, request_id_var
+from server.jsonlog import (
+    UVICORN_LOGGERS,
+    JsonFormatter,
+    TextFormatter,
+    configure_logging,
+    request_id_var,
+)
 
 PATIENT = "John Smith"
 
@@ -133,3 +139,9 @@ def test_the_text_format_is_for_humans(capsys: pytest.CaptureFixture[str]) -> No
     configure_logging("info", "text")  # idempotent: still one line per record
     logging.getLogger("server.test").info("plain")
     assert capsys.readouterr().err == "INFO server.test: plain\n"
+
+
+def test_the_text_format_redacts_exceptions_too() -> None:
+    text = TextFormatter().format(failing_record(ValueError(f"patient {PATIENT}")))
+    assert text.startswith("ERROR server.test: failed\nbuiltins.ValueError at ")
+    assert PATIENT not in text
