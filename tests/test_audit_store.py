@@ -201,7 +201,10 @@ def test_texts_are_kept_only_for_tenants_that_retain_them_and_purge_keeps_the_ch
     assert later.purge() == 1
     assert later.verify().intact, "purging texts never touches the chain"
 
-    store.append([record(4, keeps)])
+    store.append([record(4, keeps), record(5, keeps)])
+    store.set_retention("keeps", 10)  # shortened: applies to texts kept under 30 days too
+    assert AuditStore(sessions, KEY, clock=lambda: T0 + timedelta(days=9)).purge() == 0
+    assert AuditStore(sessions, KEY, clock=lambda: T0 + timedelta(days=10, seconds=4)).purge() == 1
     store.set_retention("keeps", None)
     assert store.purge() == 1, "turning retention off drops what was kept"
     with pytest.raises(UnknownTenant):

@@ -241,17 +241,43 @@ class AuditStore:
             row.retain_content, row.retention_days = days is not None, days
 
     def purge(self) -> int:
-        """Delete retained texts past their expiry, and all texts of tenants that turned
-        retention off; the chain is untouched. Returns how many were deleted."""
+        """Delete retained texts past their expiry, texts older than their tenant's current
+        retention (a shortened period applies to what was kept before it too: a hospital
+        that cuts retention to 30 days means every text), and all texts of tenants that
+        turned retention off; the chain is untouched. Returns how many were deleted."""
         now = self._clock()
         stopped = select(Tenant.id).where(Tenant.retain_content.is_(False))
         with self._sessions.begin() as session:
-            result = session.execute(
-                delete(AuditContent).where(
-                    (AuditContent.expires_at <= now) | AuditContent.tenant_id.in_(stopped)
+            deleted = _count(
+                session.execute(
+                    delete(AuditContent).where(
+                        (AuditContent.expires_at <= now) | AuditContent.tenant_id.in_(stopped)
+                    )
                 )
             )
-            return int(getattr(result, "rowcount", 0) or 0)
+            periods = session.execute(
+                select(Tenant.id, Tenant.retention_days).where(
+                    Tenant.retain_content.is_(True), Tenant.retention_days.is_not(None)
+                )
+            ).all()
+            for tenant_id, days in periods:
+                older = select(AuditEvent.id).where(
+                    AuditEvent.tenant_id == tenant_id,
+                    AuditEvent.created_at <= now - timedelta(days=days),
+                )
+                deleted += _count(
+                    session.execute(
+                        delete(AuditContent).where(
+                            AuditContent.tenant_id == tenant_id, AuditContent.event_id.in_(older)
+                        )
+                    )
+                )
+            return deleted
+
+
+def _count(result: Any) -> int:
+    """Rows a DELETE removed (the DBAPI's rowcount; 0 if it reports none)."""
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _filtered(query: Any, where: EventFilter) -> Any:
