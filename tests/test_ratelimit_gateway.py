@@ -4,12 +4,14 @@ shared by two gateways through the real local Redis."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 import redis
 
+from server.ratelimit.limiter import InProcessLimiter
 from tests.auth_fixtures import AuthedGateway, start_authed_gateway
 from tests.conftest import FakeWorker
 from tests.fakes import ServerThread
@@ -50,6 +52,26 @@ def test_requests_per_minute_per_key(start_authed_gateway: Callable[..., AuthedG
     assert chat(gateway.url, limited).status_code == 200
     assert_limited(chat(gateway.url, limited), "requests per minute")
     assert chat(gateway.url, other).status_code == 200, "another key has its own budget"
+
+
+def test_a_limited_key_recovers_when_its_retry_after_has_passed(
+    start_authed_gateway: Callable[..., AuthedGateway],
+) -> None:
+    gateway = start_authed_gateway()
+    limiter = gateway.gateway.quota.limiter
+    assert isinstance(limiter, InProcessLimiter)
+    start = time.monotonic()
+    offset = [0.0]
+    limiter._clock = lambda: start + offset[0]  # the gateway's own limiter, on a test clock
+    key = gateway.key("chat", rpm=1)
+    assert chat(gateway.url, key).status_code == 200
+    retry_after = assert_limited(chat(gateway.url, key), "requests per minute")
+    offset[0] = retry_after - 1.0
+    assert_limited(chat(gateway.url, key), "requests per minute")  # too early: still refused
+    offset[0] = float(retry_after)
+    recovered = chat(gateway.url, key)
+    assert recovered.status_code == 200, "admitted once the advertised wait has passed"
+    assert recovered.headers["x-ratelimit-remaining-requests"] == "0"
 
 
 def test_deployment_default_applies_to_keys_without_their_own_limit(
