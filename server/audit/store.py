@@ -256,11 +256,11 @@ class AuditStore:
                 )
             )
             periods = session.execute(
-                select(Tenant.id, Tenant.retention_days).where(
-                    Tenant.retain_content.is_(True), Tenant.retention_days.is_not(None)
-                )
+                select(Tenant.id, Tenant.retention_days).where(Tenant.retain_content.is_(True))
             ).all()
             for tenant_id, days in periods:
+                if days is None:  # retention without a period: the stored expiry decides
+                    continue
                 older = select(AuditEvent.id).where(
                     AuditEvent.tenant_id == tenant_id,
                     AuditEvent.created_at <= now - timedelta(days=days),
