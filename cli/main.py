@@ -28,6 +28,7 @@ COMMANDS: dict[str, Command] = {
     "keys": Command("server.keys_cli", "create, list and revoke API keys"),
     "feedback": Command("server.feedback_cli", "export clinician feedback as training data"),
     "audit": Command("server.audit_cli", "verify, export and purge the audit trail"),
+    "adapters": Command("server.adapters_cli", "publish LoRA adapters, promote and roll back"),
 }
 
 

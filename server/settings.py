@@ -171,6 +171,18 @@ class AuthSettings(BaseModel):
     )
 
 
+class AdapterSettings(BaseModel):
+    """Where published LoRA adapters live. Workers load them by path, so the root must be a
+    folder the workers see at the same path (a shared volume when they run elsewhere)."""
+
+    root: Path | None = Field(
+        default=None, description="Published adapters' folder; empty means `<data dir>/adapters`."
+    )
+
+    def root_in(self, data_dir: Path) -> Path:
+        return (self.root or data_dir / "adapters").expanduser().resolve()
+
+
 class HealthSettings(BaseModel):
     probe_interval_s: float = Field(default=5.0, gt=0)
     probe_timeout_s: float = Field(default=3.0, gt=0)
@@ -194,6 +206,7 @@ class Settings(BaseSettings):
     )
     model: ModelSettings = Field(default_factory=ModelSettings)
     local_worker: LocalWorkerSettings = Field(default_factory=LocalWorkerSettings)
+    adapters: AdapterSettings = Field(default_factory=AdapterSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)

@@ -6,7 +6,7 @@ Alembic's `env.py` and the model-versus-migration test use this module rather th
 
 from __future__ import annotations
 
-from server.db import audit_models, feedback_models
+from server.db import adapter_models, audit_models, feedback_models
 from server.db.models import Base
 
-__all__ = ["Base", "audit_models", "feedback_models"]
+__all__ = ["Base", "adapter_models", "audit_models", "feedback_models"]

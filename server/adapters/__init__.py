@@ -1,0 +1,1 @@
+"""LoRA adapters: validation, the registry's versions and states, and publishing."""
