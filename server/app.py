@@ -52,10 +52,12 @@ def create_app(
             gateway.pool.add(local_worker.worker)
             await local_worker.start()
         gateway.pool.start()
+        gateway.reconciler.start()
         try:
             yield
         finally:
             await gateway.guidelines.stop()
+            await gateway.reconciler.stop()
             await gateway.pool.stop()
             if local_worker is not None:
                 await local_worker.stop()

@@ -8,6 +8,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from perturbation.engine import RulesEngine
+from server.adapters.reconciler import Reconciler
+from server.adapters.registry import AdapterRegistry
+from server.adapters.routing import AdapterRouter
 from server.admission import Admission
 from server.audit.chain import chain_key
 from server.audit.store import AuditStore
@@ -50,6 +53,8 @@ class Gateway:
     default_limits: KeyLimits
     audit: AuditWriter
     feedback: FeedbackStore
+    adapters: AdapterRegistry
+    reconciler: Reconciler
 
     def caller(self, principal: Principal) -> Caller | None:
         """Whose rate limits a request spends (None when authentication is off)."""
@@ -72,6 +77,7 @@ def build_gateway(settings: Settings, workers: list[Worker]) -> Gateway:
     library = GuidelineLibrary(settings.retrieval, settings.index_dir)
     retrieval = RetrievalStage(library, settings.retrieval)
     quota = Quota(limiter_from_url(settings.redis_url))
+    router = AdapterRouter(pool.serves)
     pipeline = CompletionPipeline(
         intake,
         retrieval,
@@ -79,11 +85,22 @@ def build_gateway(settings: Settings, workers: list[Worker]) -> Gateway:
         admission,
         metrics,
         quota,
+        router,
         collect_text=settings.audit,
         max_tokens=limits.max_tokens,
     )
     engine = make_engine(resolve_database_url(settings.database_url, settings.data_dir))
     sessions = session_factory(engine)
+    registry = AdapterRegistry(sessions)
+    reconciler = Reconciler(
+        registry,
+        pool,
+        router,
+        settings.adapters.root_in(settings.data_dir),
+        interval_s=settings.adapters.reconcile_interval_s,
+        unload_grace_s=settings.adapters.unload_grace_s,
+        load_timeout_s=settings.adapters.load_timeout_s,
+    )
     secret = deployment_pepper(settings)
     keys = KeyStore(sessions, secret)
     audit = AuditWriter(AuditStore(sessions, chain_key(secret)))
@@ -104,4 +121,6 @@ def build_gateway(settings: Settings, workers: list[Worker]) -> Gateway:
         defaults,
         audit,
         FeedbackStore(sessions),
+        registry,
+        reconciler,
     )

@@ -178,6 +178,13 @@ class AdapterSettings(BaseModel):
     root: Path | None = Field(
         default=None, description="Published adapters' folder; empty means `<data dir>/adapters`."
     )
+    reconcile_interval_s: float = Field(
+        default=2.0, gt=0, description="How often the registry is compared with the workers."
+    )
+    unload_grace_s: float = Field(
+        default=30.0, ge=0, description="A retired version stays loaded this long after."
+    )
+    load_timeout_s: float = Field(default=120.0, gt=0, description="One adapter load on a worker.")
 
     def root_in(self, data_dir: Path) -> Path:
         return (self.root or data_dir / "adapters").expanduser().resolve()

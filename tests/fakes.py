@@ -39,6 +39,9 @@ class FakeBehaviour:
     die_after_chunks: int | None = None  # drop the connection mid-stream
     healthy: bool = True
     requests: list[dict[str, Any]] = field(default_factory=list)
+    adapters: dict[str, str] = field(default_factory=dict)  # loaded at run time: name -> path
+    adapter_calls: list[tuple[str, str]] = field(default_factory=list)  # ("load", name), ...
+    refuse_adapter_loads: bool = False  # answer loads like vLLM with a bad adapter (500)
     cancelled: int = 0  # streams/requests abandoned by the gateway before completion
     completed: int = 0
 
@@ -60,14 +63,38 @@ def fake_worker_app(behaviour: FakeBehaviour) -> Starlette:
             {"id": m, "object": "model", "created": 0, "owned_by": "vllm", "root": m,
              "parent": None, "max_model_len": 2048, "permission": []}
             for m in behaviour.models
+        ] + [
+            {"id": name, "object": "model", "created": 0, "owned_by": "vllm", "root": path,
+             "parent": behaviour.models[0], "max_model_len": None, "permission": []}
+            for name, path in behaviour.adapters.items()
         ]  # fmt: skip
         return JSONResponse({"object": "list", "data": cards})
+
+    async def load_adapter(request: Request) -> Response:
+        """vLLM's runtime loading (VLLM_ALLOW_RUNTIME_LORA_UPDATING): 400 if loaded."""
+        body = await request.json()
+        name, path = body.get("lora_name"), body.get("lora_path")
+        behaviour.adapter_calls.append(("load", name))
+        if name in behaviour.adapters:
+            return _error(400, "InvalidUserInput", f"The lora adapter '{name}' has already "
+                          "been loaded.")  # fmt: skip
+        if behaviour.refuse_adapter_loads:
+            return _error(500, "InternalServerError", "fake: cannot load that adapter")
+        behaviour.adapters[name] = path
+        return Response(f"Success: LoRA adapter '{name}' added successfully.")
+
+    async def unload_adapter(request: Request) -> Response:
+        name = (await request.json()).get("lora_name")
+        behaviour.adapter_calls.append(("unload", name))
+        if behaviour.adapters.pop(name, None) is None:
+            return _error(404, "NotFoundError", f"The lora adapter '{name}' cannot be found.")
+        return Response(f"Success: LoRA adapter '{name}' removed successfully.")
 
     async def complete(request: Request) -> Response:
         body = await request.json()
         behaviour.requests.append(body)
         chat = request.url.path.endswith("/chat/completions")
-        if body.get("model") not in behaviour.models:
+        if body.get("model") not in (*behaviour.models, *behaviour.adapters):
             return _error(404, "NotFoundError", f"The model `{body.get('model')}` does not exist.")
         if behaviour.fail_with == 400:
             return _error(
@@ -150,6 +177,8 @@ def fake_worker_app(behaviour: FakeBehaviour) -> Starlette:
         Route("/v1/models", models),
         Route("/v1/chat/completions", complete, methods=["POST"]),
         Route("/v1/completions", complete, methods=["POST"]),
+        Route("/v1/load_lora_adapter", load_adapter, methods=["POST"]),
+        Route("/v1/unload_lora_adapter", unload_adapter, methods=["POST"]),
     ]
     return Starlette(routes=routes)
 

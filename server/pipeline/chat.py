@@ -10,12 +10,14 @@ tests drive the path directly and the routes stay thin.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from server.adapters.routing import AdapterRouter
 from server.admission import Admission
 from server.errors import InvalidRequest
 from server.metrics import Metrics
@@ -48,6 +50,7 @@ class RequestContext:
     facts: RequestFacts = field(default_factory=RequestFacts)  # for the audit row
     caller: Caller | None = None  # whose rate limits apply; None: no limits
     intake_mode: IntakeMode | None = None  # the key's default; None: the deployment's
+    end_user: str | None = None  # who is behind the key (keeps one canary version per user)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class Prepared:
 
     intake: IntakeOutcome
     retrieval: RetrievalOutcome
+    adapter: str | None = None  # the adapter version that answers, e.g. `med@3`
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class CompletionPipeline:
         admission: Admission,
         metrics: Metrics,
         quota: Quota,
+        adapters: AdapterRouter,
         *,
         collect_text: bool = False,
         max_tokens: int | None = None,
@@ -103,6 +108,7 @@ class CompletionPipeline:
         self.admission = admission
         self.metrics = metrics
         self.quota = quota
+        self.adapters = adapters
 
     async def run(
         self, route: Route, body: Any, context: RequestContext
@@ -139,7 +145,14 @@ class CompletionPipeline:
                 outgoing["messages"] = passages.messages
                 record_prepared(facts, prepared)
             await resources.enter_async_context(self.admission.slot())
-            reply = await self.upstream.post(path, outgoing, request.model, stream=request.stream)
+            affinity = context.end_user or request.user or context.request_id
+            adapter = self.adapters.resolve(request.model, affinity)
+            if adapter is not None:  # the alias becomes the version that answers
+                outgoing["model"] = facts.adapter = adapter
+                prepared = dataclasses.replace(prepared, adapter=adapter)
+                resources.enter_context(self.adapters.hold(adapter))
+            target = adapter or request.model
+            reply = await self.upstream.post(path, outgoing, target, stream=request.stream)
         except BaseException:
             await resources.aclose()
             raise
@@ -223,10 +236,10 @@ class CompletionPipeline:
             self.metrics.overhead.labels(route).observe(max(total - stream.upstream_s, 0.0))
 
     def _extension(self, context: RequestContext, prepared: Prepared) -> dict[str, Any]:
-        """The `clinical` object; the adapter fills in when its stage lands."""
+        """The `clinical` object."""
         return {
             "request_id": context.request_id,
-            "adapter": None,
+            "adapter": prepared.adapter,
             "intake": prepared.intake.extension(),
             "retrieval": prepared.retrieval.extension(),
             "citations": prepared.retrieval.citations(self.retrieval.settings.snippet_chars),

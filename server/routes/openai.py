@@ -25,7 +25,10 @@ class ClientGone(Exception):
 
 @router.get("/v1/models")
 async def list_models(gateway: GatewayDep) -> dict[str, Any]:
-    return {"object": "list", "data": gateway.pool.model_cards()}
+    """What the workers serve, plus each adapter alias clients may ask for by name."""
+    aliases = [alias.card() for alias in gateway.reconciler.router.aliases.values()]
+    cards = [card for card in aliases if card is not None]
+    return {"object": "list", "data": gateway.pool.model_cards() + cards}
 
 
 @router.post("/v1/chat/completions")
@@ -50,6 +53,7 @@ async def _complete(route: Route, request: Request, gateway: GatewayDep) -> Resp
         state.facts,
         gateway.caller(principal),
         principal.intake_mode,
+        principal.end_user,
     )
     try:
         answer = await _unless_disconnected(request, gateway.pipeline.run(route, body, context))

@@ -142,6 +142,15 @@ class WorkerPool:
             raise NoHealthyWorker(f"No healthy worker is serving `{model}` right now.")
         return min(serving, key=lambda w: w.in_flight)
 
+    def serves(self, model: str) -> bool:
+        """Whether some healthy worker lists `model` (a base model or a loaded adapter)."""
+        return any(worker.healthy and model in worker.models for worker in self.workers)
+
+    @staticmethod
+    def base_model_of(worker: Worker) -> str | None:
+        """The base model `worker` serves (its card without a parent)."""
+        return next((i for i, card in worker.models.items() if card.get("parent") is None), None)
+
     def base_model(self) -> str:
         """A base (non-adapter) model some healthy worker serves: what the gateway asks for
         its own purposes (the model intake engine) when no model is configured."""
