@@ -18,7 +18,7 @@ from server.db import migrate
 from server.gateway import build_gateway
 from server.middleware import RequestObservation
 from server.openapi import install_openapi
-from server.routes import admin, clinical, embeddings, errors, feedback, health, openai
+from server.routes import adapters, admin, clinical, embeddings, errors, feedback, health, openai
 from server.routes.deps import authorize
 from server.settings import Settings
 from server.workers.local import LocalWorker
@@ -80,6 +80,7 @@ def create_app(
     app.include_router(embeddings.router)
     app.include_router(feedback.router)
     app.include_router(admin.router)
+    app.include_router(adapters.router)
     app.include_router(health.router)
     auditor = RequestAuditor(gateway.audit) if settings.audit else None
     install_openapi(app)

@@ -75,6 +75,14 @@ class ObjectNotFound(GatewayError):
     error_type = "NotFoundError"
 
 
+class Conflict(GatewayError):
+    """The request is valid but the object's current state forbids it (e.g. retiring the
+    active adapter version)."""
+
+    status = HTTPStatus.CONFLICT
+    error_type = "ConflictError"
+
+
 class PayloadTooLarge(GatewayError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     error_type = "RequestEntityTooLargeError"

@@ -42,7 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     create.add_argument("--tenant", required=True, help="tenant name, e.g. st-marys")
     create.add_argument(
-        "--scopes", required=True, help="comma-separated: chat,embeddings,intake,feedback,admin"
+        "--scopes",
+        required=True,
+        help="comma-separated: chat,embeddings,intake,feedback,admin,adapters",
     )
     create.add_argument("--rpm", type=int, help="requests per minute (default: no key limit)")
     create.add_argument("--tpm", type=int, help="tokens per minute (default: no key limit)")

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from server.feedback.request import FeedbackRequest
 from server.protocol import ChatCompletionRequest, CompletionRequest
+from server.routes.adapters import CanaryRequest, PublishRequest
 from server.routes.clinical import IntakeRequest
 from server.routes.embeddings import EmbeddingRequest
 
@@ -26,6 +27,8 @@ BODIES: dict[str, type[BaseModel]] = {
     "/v1/embeddings": EmbeddingRequest,
     "/v1/clinical/intake": IntakeRequest,
     "/v1/clinical/feedback": FeedbackRequest,
+    "/v1/admin/adapters": PublishRequest,
+    "/v1/admin/adapters/{name}/{version}/canary": CanaryRequest,
 }
 STREAMED = frozenset({"/v1/chat/completions", "/v1/completions"})
 """Routes that answer server-sent events instead of JSON when the body asks `stream: true`."""
@@ -47,6 +50,7 @@ ERROR_STATUSES = {
     "403": "The key lacks this route's scope",
     "404": "Unknown model, route or object",
     "405": "Method not allowed",
+    "409": "The object's state forbids it (e.g. retiring the active adapter version)",
     "413": "Request body too large",
     "429": "A rate limit or the gateway's capacity is spent (see Retry-After)",
     "499": "The client closed the connection",

@@ -178,6 +178,11 @@ class AdapterSettings(BaseModel):
     root: Path | None = Field(
         default=None, description="Published adapters' folder; empty means `<data dir>/adapters`."
     )
+    incoming: Path | None = Field(
+        default=None,
+        description="Where `POST /v1/admin/adapters` may publish from; empty means "
+        "`<data dir>/adapters-incoming`.",
+    )
     reconcile_interval_s: float = Field(
         default=2.0, gt=0, description="How often the registry is compared with the workers."
     )
@@ -188,6 +193,9 @@ class AdapterSettings(BaseModel):
 
     def root_in(self, data_dir: Path) -> Path:
         return (self.root or data_dir / "adapters").expanduser().resolve()
+
+    def incoming_in(self, data_dir: Path) -> Path:
+        return (self.incoming or data_dir / "adapters-incoming").expanduser().resolve()
 
 
 class HealthSettings(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from server.app import create_app
+from server.db.keys import SCOPES
 from server.security.scopes import PUBLIC, ROUTE_SCOPES, required_scopes
 from tests.auth_fixtures import AuthedGateway, start_authed_gateway
 from tests.conftest import isolated_settings
@@ -28,8 +30,24 @@ ROUTES: list[tuple[str, str, dict[str, object] | None, str]] = [
     ("POST", "/v1/clinical/intake", {"text": "chest pain since this morning"}, "intake"),
     ("POST", "/v1/clinical/feedback", {"completion_id": "chatcmpl-1", "rating": 3}, "feedback"),
     ("GET", "/v1/admin/audit", None, "admin"),
+    ("GET", "/v1/admin/adapters", None, "adapters"),
+    ("POST", "/v1/admin/adapters", {"source": "x", "name": "med"}, "adapters"),
+    ("POST", "/v1/admin/adapters/med/1/promote", None, "adapters"),
+    ("POST", "/v1/admin/adapters/med/1/canary", {"percent": 5}, "adapters"),
+    ("POST", "/v1/admin/adapters/med/1/retire", None, "adapters"),
+    ("POST", "/v1/admin/adapters/med/rollback", None, "adapters"),
 ]
-IDS = [path for _, path, _, _ in ROUTES]
+IDS = [f"{method} {path}" for method, path, _, _ in ROUTES]
+
+
+def route_of(path: str) -> str:
+    """The declared route for a concrete path (`/v1/admin/adapters/med/1/promote` ->
+    `/v1/admin/adapters/{name}/{version}/promote`)."""
+    for declared in ROUTE_SCOPES:
+        pattern = re.sub(r"\{[^}]+\}", "[^/]+", declared)
+        if re.fullmatch(pattern, path):
+            return declared
+    raise AssertionError(f"no declared route matches {path}")
 
 
 @pytest.fixture
@@ -72,8 +90,7 @@ def test_every_route_refuses_missing_bad_revoked_expired_and_wrong_scope_keys(
                 authed.expired_key(scope)):  # fmt: skip
         assert_error(call(authed, method, path, body, bad), 401, "AuthenticationError")
 
-    others = ",".join(s for s in ("chat", "embeddings", "intake", "feedback", "admin")
-                      if s not in ROUTE_SCOPES[path])  # fmt: skip
+    others = ",".join(s for s in SCOPES if s not in required_scopes(route_of(path)))
     wrong = call(authed, method, path, body, authed.key(others))
     assert_error(wrong, 403, "PermissionDeniedError")
 

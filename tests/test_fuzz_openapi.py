@@ -40,7 +40,7 @@ def test_the_fuzzer_finds_no_server_error_and_no_undocumented_answer(
     start_authed_gateway: Callable[..., AuthedGateway], worker: FakeWorker, tmp_path: Path
 ) -> None:
     gateway = start_authed_gateway()
-    key = gateway.key("chat,embeddings,intake,feedback,admin")
+    key = gateway.key("chat,embeddings,intake,feedback,admin,adapters")
     chat_model = worker.behaviour.models[0]
     served = {
         "/v1/chat/completions": chat_model,

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, contains_eager, joinedload, sessionmaker
 from server.db.models import ApiKey, Tenant, utc_now
 from server.settings import IntakeMode
 
-SCOPES: tuple[str, ...] = ("chat", "embeddings", "intake", "feedback", "admin")
+SCOPES: tuple[str, ...] = ("chat", "embeddings", "intake", "feedback", "admin", "adapters")
 """Every scope a key can hold; the gateway maps each route to one of them."""
 
 INTAKE_MODES: tuple[IntakeMode, ...] = get_args(IntakeMode)

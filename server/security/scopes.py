@@ -19,6 +19,13 @@ ROUTE_SCOPES: dict[str, frozenset[str]] = {
     "/v1/clinical/intake": frozenset({"intake"}),
     "/v1/clinical/feedback": frozenset({"feedback"}),
     "/v1/admin/audit": frozenset({"admin"}),
+    # Adapters are the deployment's, not a tenant's: their own scope, given only to the
+    # operators and ML engineers who roll models out (a tenant admin reads its audit trail).
+    "/v1/admin/adapters": frozenset({"adapters"}),
+    "/v1/admin/adapters/{name}/rollback": frozenset({"adapters"}),
+    "/v1/admin/adapters/{name}/{version}/promote": frozenset({"adapters"}),
+    "/v1/admin/adapters/{name}/{version}/canary": frozenset({"adapters"}),
+    "/v1/admin/adapters/{name}/{version}/retire": frozenset({"adapters"}),
 }
 """Route path (as declared, e.g. with `{name}` placeholders) -> scopes that admit a caller."""
 
