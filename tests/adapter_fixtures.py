@@ -1,43 +1,15 @@
-"""Real peft LoRA adapters on the tiny Qwen2, for the adapter tests.
-
-`make_lora` trains nothing: it initialises lora_B with non-zero values (peft starts it at
-zero, which would make every adapter answer like the base) and saves with peft, so the files
-are exactly what a training run writes.
-"""
+"""Real peft LoRA adapters on the tiny Qwen2, for the adapter tests (see `weights.tiny_lora`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from weights.tiny import build_tiny_model
+from weights.tiny_lora import build_tiny_lora as make_lora
 
-
-def make_lora(
-    base_dir: Path,
-    out_dir: Path,
-    *,
-    rank: int = 8,
-    seed: int = 0,
-    targets: tuple[str, ...] = ("q_proj", "v_proj"),
-    **config: Any,
-) -> Path:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(base_dir)
-    lora = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=list(targets), **config)
-    peft_model = get_peft_model(model, lora)
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed)
-        for name, parameter in peft_model.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_(std=0.5)
-    peft_model.save_pretrained(out_dir)
-    return out_dir
+__all__ = ["lora_dir", "make_lora", "tiny_base"]
 
 
 @pytest.fixture(scope="module")
