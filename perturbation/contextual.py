@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from perturbation.analysis import Finding
+from perturbation.cuescan import CueScan, Span
 from perturbation.document import Document
 from perturbation.lexicon import load
 from perturbation.structural import drop_overlaps, site_starts
@@ -66,27 +67,22 @@ _ZH_DURATION = re.compile(r"[\d一二两三四五六七八九十几半]+个?(?:�
 class _Sentence:
     """Cue matches that fall in one sentence."""
 
-    conditions: list[re.Match[str]] = field(default_factory=list)
-    sources: list[re.Match[str]] = field(default_factory=list)
-    clinicians: list[re.Match[str]] = field(default_factory=list)
-    hedges: list[tuple[str, re.Match[str]]] = field(default_factory=list)
+    conditions: list[Span] = field(default_factory=list)
+    sources: list[Span] = field(default_factory=list)
+    clinicians: list[Span] = field(default_factory=list)
+    hedges: list[tuple[str, Span]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class _Cues:
+    scans: dict[str, CueScan]  # the lists every message is scanned for, whole
     conditions: dict[str, re.Pattern[str]]
-    hedges: dict[str, dict[str, re.Pattern[str]]]
-    sources: dict[str, re.Pattern[str]]
-    clinician: dict[str, re.Pattern[str]]
     anaphors: dict[str, re.Pattern[str]]
     causes: dict[str, re.Pattern[str]]
     after: dict[str, re.Pattern[str]]
-    topics: dict[str, re.Pattern[str]]
     exposure_topics: dict[str, re.Pattern[str]]
     exposure_hooks: dict[str, re.Pattern[str]]
     hooks: dict[str, re.Pattern[str]]
-    back_to_point: dict[str, re.Pattern[str]]
-    vague: dict[str, dict[str, re.Pattern[str]]]
 
 
 @cache
@@ -97,32 +93,30 @@ def _cues() -> _Cues:
     def both(section: dict[str, list[str]], key: str) -> dict[str, re.Pattern[str]]:
         return {lang: word_regex(section[f"{key}_{lang}"], lang == "en") for lang in ("en", "zh")}
 
+    scans = {
+        lang: CueScan(
+            {
+                **{key: m[f"{key}_{lang}"] for key in ("conditions", "sources", "clinician")},
+                **{kind: m[f"hedges_{kind}_{lang}"] for kind in _HEDGE_CONFIDENCE},
+                "causes": m[f"causes_{lang}"],
+                "topics": i[f"topics_{lang}"],
+                "back_to_point": i[f"back_to_point_{lang}"],
+                "vague_strong": v[f"strong_{lang}"],
+                "vague_weak": v[f"weak_{lang}"],
+            },
+            lang == "en",
+        )
+        for lang in ("en", "zh")
+    }
     return _Cues(
-        conditions=both(m, "conditions"),
-        hedges={
-            lang: {
-                kind: word_regex(m[f"hedges_{kind}_{lang}"], lang == "en")
-                for kind in _HEDGE_CONFIDENCE
-            }
-            for lang in ("en", "zh")
-        },  # fmt: skip
-        sources=both(m, "sources"),
-        clinician=both(m, "clinician"),
+        scans=scans,
+        conditions={lang: scans[lang].patterns["conditions"] for lang in scans},
         anaphors=both(m, "anaphors"),
-        causes=both(m, "causes"),
+        causes={lang: scans[lang].patterns["causes"] for lang in scans},
         after=both(m, "after"),
-        topics=both(i, "topics"),
         exposure_topics=both(i, "exposure_topics"),
         exposure_hooks=both(i, "exposure_hooks"),
         hooks=both(i, "hooks"),
-        back_to_point=both(i, "back_to_point"),
-        vague={
-            lang: {
-                "strong": word_regex(v[f"strong_{lang}"], lang == "en"),
-                "weak": word_regex(v[f"weak_{lang}"], lang == "en"),
-            }
-            for lang in ("en", "zh")
-        },  # fmt: skip
     )
 
 
@@ -170,26 +164,26 @@ def detect_subjective_misdiagnosis(doc: Document) -> list[Finding]:
             found = sentences[key] = _Sentence()
         return found
 
-    all_conditions: list[int] = []
-    for match in c.conditions[lang].finditer(text):
-        all_conditions.append(match.start())
-        bucket(match.start()).conditions.append(match)
-    for match in c.sources[lang].finditer(text):
-        bucket(match.start()).sources.append(match)
-    for match in c.clinician[lang].finditer(text):
-        bucket(match.start()).clinicians.append(match)
-    for kind, pattern in c.hedges[lang].items():
-        for match in pattern.finditer(text):
-            bucket(match.start()).hedges.append((kind, match))
+    hits = c.scans[lang].find(doc)
+    all_conditions = [start for start, _ in hits["conditions"]]
+    for span in hits["conditions"]:
+        bucket(span[0]).conditions.append(span)
+    for span in hits["sources"]:
+        bucket(span[0]).sources.append(span)
+    for span in hits["clinician"]:
+        bucket(span[0]).clinicians.append(span)
+    for kind in _HEDGE_CONFIDENCE:
+        for span in hits[kind]:
+            bucket(span[0]).hedges.append((kind, span))
     out: list[Finding] = []
     symptoms = symptom_starts(doc)
-    for match in c.causes[lang].finditer(text):
-        bucket(match.start())
+    for start, _ in hits["causes"]:
+        bucket(start)
     for (s_start, s_end), sent in sorted(sentences.items()):
         clinicians = [
-            m.start()
-            for m in sent.clinicians
-            if not any(x.start() <= m.start() < x.end() for x in sent.sources)  # "Dr Google"
+            start
+            for start, _ in sent.clinicians
+            if not any(a <= start < b for a, b in sent.sources)  # "Dr Google"
         ]
         found = _hedged(doc, sent, clinicians, all_conditions, out)
         if not clinicians:
@@ -199,10 +193,10 @@ def detect_subjective_misdiagnosis(doc: Document) -> list[Finding]:
             src = sent.sources[0]
             cond = sent.conditions[0] if sent.conditions and not clinicians else None
             if cond is not None:
-                start, end = min(cond.start(), src.start()), max(cond.end(), src.end())
+                start, end = min(cond[0], src[0]), max(cond[1], src[1])
                 out.append(_finding(doc, MISDIAGNOSIS, start, end, 0.85))
-            elif re.search(r"says?|said|说", text[src.end() : s_end][:20]):
-                out.append(_finding(doc, MISDIAGNOSIS, src.start(), src.end(), 0.55))
+            elif re.search(r"says?|said|说", text[src[1] : s_end][:20]):
+                out.append(_finding(doc, MISDIAGNOSIS, src[0], src[1], 0.55))
     return drop_overlaps(out)
 
 
@@ -221,34 +215,34 @@ def _hedged(
     for kind, hedge in sent.hedges:
         reach = _ASSERT_REACH[lang] if kind == "assert" else _REACH[lang]
         cond = next(
-            (x for x in sent.conditions if hedge.start() <= x.start() <= hedge.end() + reach),
+            (x for x in sent.conditions if hedge[0] <= x[0] <= hedge[1] + reach),
             None,
         )
         if cond is None and kind == "assert":
             continue  # a bare "I've got" needs the condition itself, not a reference
-        end = cond.end() if cond is not None else _anaphor_end(doc, hedge, all_conditions)
+        end = cond[1] if cond is not None else _anaphor_end(doc, hedge, all_conditions)
         if end is None:
             continue
-        named_at = cond.start() if cond is not None else end
-        if any(hedge.start() - _CLINICIAN_BEFORE[lang] < p < named_at for p in clinicians):
+        named_at = cond[0] if cond is not None else end
+        if any(hedge[0] - _CLINICIAN_BEFORE[lang] < p < named_at for p in clinicians):
             continue  # "I think the doctor said it's the flu", "the GP said it's probably ..."
-        if _NEGATED_HEDGE[lang].search(text, max(0, hedge.start() - 8), hedge.start()):
+        if _NEGATED_HEDGE[lang].search(text, max(0, hedge[0] - 8), hedge[0]):
             continue  # "I don't think it's my sugar": the writer rules it out
         confidence = 0.9 if sent.sources else _HEDGE_CONFIDENCE[kind]
-        out.append(_finding(doc, MISDIAGNOSIS, hedge.start(), end, confidence))
+        out.append(_finding(doc, MISDIAGNOSIS, hedge[0], end, confidence))
         found = True
     return found
 
 
-def _anaphor_end(doc: Document, hedge: re.Match[str], all_conditions: list[int]) -> int | None:
+def _anaphor_end(doc: Document, hedge: Span, all_conditions: list[int]) -> int | None:
     """End of "it too" / "也是" right after a hedge, when a condition was named before."""
-    if not any_between(all_conditions, 0, hedge.start()):
+    if not any_between(all_conditions, 0, hedge[0]):
         return None
     c = _cues()
     lang = doc.language
-    window = hedge.end() + _ASSERT_REACH[lang]
+    window = hedge[1] + _ASSERT_REACH[lang]
     # from the hedge's start: a hedge may end inside the reference ("i think i have it")
-    anaphor = c.anaphors[lang].search(doc.lower, hedge.start(), window + 12)
+    anaphor = c.anaphors[lang].search(doc.lower, hedge[0], window + 12)
     if anaphor is None or anaphor.start() > window:
         return None
     return anaphor.end()
@@ -277,13 +271,13 @@ def _relabelled(doc: Document, sent: _Sentence, out: list[Finding]) -> bool:
     c = _cues()
     lang = doc.language
     found = False
-    for cond in sent.conditions:
-        after = c.after[lang].search(doc.lower, cond.end(), cond.end() + _AFTER_REACH[lang] + 8)
-        if after is None or after.start() > cond.end() + _AFTER_REACH[lang]:
+    for start, end in sent.conditions:
+        after = c.after[lang].search(doc.lower, end, end + _AFTER_REACH[lang] + 8)
+        if after is None or after.start() > end + _AFTER_REACH[lang]:
             continue
-        if doc.is_negated(cond.start(), cond.end()):
+        if doc.is_negated(start, end):
             continue
-        out.append(_finding(doc, MISDIAGNOSIS, cond.start(), after.end(), 0.65))
+        out.append(_finding(doc, MISDIAGNOSIS, start, after.end(), 0.65))
         found = True
     return found
 
@@ -305,8 +299,8 @@ def _off_topic(doc: Document) -> list[Finding]:
     duration = _EN_DURATION if lang == "en" else _ZH_DURATION
     out: list[Finding] = []
     done: set[tuple[int, int]] = set()
-    for topic in c.topics[lang].finditer(doc.lower):
-        start, end = _unit_of(doc, topic.start())
+    for topic, _ in c.scans[lang].find(doc)["topics"]:
+        start, end = _unit_of(doc, topic)
         if (start, end) in done:
             continue
         done.add((start, end))
@@ -332,12 +326,12 @@ def _set_aside(doc: Document) -> list[Finding]:
     """The text before a back-to-the-point marker, in its sentence (or the sentence
     before, when the marker opens one)."""
     out: list[Finding] = []
-    for marker in _cues().back_to_point[doc.language].finditer(doc.lower):
-        start, _ = sentence_span(doc, marker.start())
-        if not doc.text[start : marker.start()].strip(" ,，、"):
+    for marker, _ in _cues().scans[doc.language].find(doc)["back_to_point"]:
+        start, _ = sentence_span(doc, marker)
+        if not doc.text[start:marker].strip(" ,，、"):
             start, _ = sentence_span(doc, max(0, start - 2))
-        end = _ASIDE_TAIL.search(doc.lower, start, marker.start())
-        stop = end.start() if end else marker.start()
+        end = _ASIDE_TAIL.search(doc.lower, start, marker)
+        stop = end.start() if end else marker
         if stop - start > 3:
             out.append(_trimmed(doc, start, stop, 0.6))
     return out
@@ -356,17 +350,17 @@ def _trimmed(doc: Document, start: int, end: int, confidence: float) -> Finding:
 
 def detect_vague_expression(doc: Document) -> list[Finding]:
     """Vague amounts, times, frequencies and places: flagged, never replaced."""
-    vague = _cues().vague[doc.language]
-    strong = [(m.start(), m.end()) for m in vague["strong"].finditer(doc.lower)]
+    hits = _cues().scans[doc.language].find(doc)
+    strong = list(hits["vague_strong"])
     if doc.language == "en":  # "about 10 minutes", "like 3 days", "around 5-6 times"
         strong += [(m.start(), m.end()) for m in _EN_ROUGH_QUANTITY.finditer(doc.lower)]
         strong = sorted(set(strong))
     out = [_finding(doc, VAGUE, a, b, 0.75) for a, b in strong]
     ends = [b for _, b in strong]
-    for match in vague["weak"].finditer(doc.lower):
-        i = bisect_right(ends, match.start())  # first strong span ending after this start
-        if i < len(strong) and strong[i][0] < match.end():
+    for start, end in hits["vague_weak"]:
+        i = bisect_right(ends, start)  # first strong span ending after this start
+        if i < len(strong) and strong[i][0] < end:
             continue  # inside or overlapping a strong cue ("a little bit" over "a little")
-        out.append(_finding(doc, VAGUE, match.start(), match.end(), 0.5))
+        out.append(_finding(doc, VAGUE, start, end, 0.5))
     out.sort(key=lambda f: f.start)
     return out

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import re._constants as _constants
 import re._parser as _parser
+import string
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -136,9 +137,11 @@ def _finder(bodies: list[str], language: str) -> re.Pattern[str] | None:
     entry's own expression confirms the match."""
     if not bodies:
         return None
-    alternation = "|".join(_TARGET.sub("(?:", body) for body in bodies)
+    alternatives = [_TARGET.sub("(?:", body) for body in bodies]
+    alternation = "|".join(alternatives)
     if language == "en":
         # every English entry starts with a letter: skip spaces, punctuation and Chinese
+        alternation = _by_first_letter(alternatives) or alternation
         alternation = rf"(?<![A-Za-z0-9])(?=[A-Za-z])(?:{alternation})"
     else:
         # a literal prefilter: the characters an entry can start with (a superset), checked
@@ -153,6 +156,29 @@ def _finder(bodies: list[str], language: str) -> re.Pattern[str] | None:
             chars_class = "".join(re.escape(c) for c in sorted(firsts))
             alternation = rf"(?=[{chars_class}])(?:{alternation})"
     return re.compile(alternation, re.IGNORECASE)
+
+
+def _by_first_letter(alternatives: list[str]) -> str | None:
+    """The alternatives regrouped by the letter a match can start with, each group behind
+    a look-ahead on its letter (case-blind, like the alternatives), the order kept within a
+    group. Case-blind alternatives keep `re` from ruling one out on its first character by
+    itself, so without this every word start tries them all. The first alternative that
+    matches is unchanged: one that cannot start with the letter cannot match there. None
+    when an alternative has a capturing group (its copies would renumber the groups that
+    back-references name)."""
+    groups: dict[str, list[str]] = {}
+    for alternative in alternatives:
+        if re.compile(alternative).groups:
+            return None
+        firsts = _first_chars(alternative)
+        letters = string.ascii_lowercase
+        if firsts is not None and all(char.isascii() for char in firsts):
+            letters = "".join(sorted({char.lower() for char in firsts if char.isalpha()}))
+        for letter in letters:
+            groups.setdefault(letter, []).append(alternative)
+    return "|".join(
+        f"(?=[{letter}])(?:{'|'.join(members)})" for letter, members in sorted(groups.items())
+    )
 
 
 def _first_chars(body: str) -> set[str] | None:

@@ -26,6 +26,7 @@ from functools import cache
 from typing import Any
 
 from perturbation.analysis import Finding
+from perturbation.cuescan import CueScan
 from perturbation.document import Document
 from perturbation.lexicon import load
 from perturbation.symptoms import (
@@ -70,9 +71,9 @@ _EN_WORD_QUANTITY = re.compile(
 @dataclass(frozen=True)
 class _Cues:
     raw: dict[str, Any]
+    scans: dict[str, CueScan]  # the lists every message is scanned for, whole
     en_intro: re.Pattern[str]
     en_definite: re.Pattern[str]
-    en_pregnancy: re.Pattern[str]
     en_proxy: re.Pattern[str]
     zh_intro: re.Pattern[str]
     zh_proxy: re.Pattern[str]
@@ -80,17 +81,12 @@ class _Cues:
     health: dict[str, re.Pattern[str]]
     third: dict[str, re.Pattern[str]]
     first: dict[str, re.Pattern[str]]
-    note: dict[str, re.Pattern[str]]
-    informal: re.Pattern[str]
     en_clause: re.Pattern[str]
     en_connector: re.Pattern[str]
     en_openers: frozenset[str]
     en_comma_openers: frozenset[str]
     zh_function: re.Pattern[str]
-    strong: dict[str, re.Pattern[str]]
-    weak: dict[str, re.Pattern[str]]
-    present: dict[str, re.Pattern[str]]
-    anchors: dict[str, tuple[re.Pattern[str], dict[str, int]]]
+    anchor_ranks: dict[str, dict[str, int]]
 
 
 @cache
@@ -100,13 +96,25 @@ def _cues() -> _Cues:
     rel_en = alternation(p["en_relations"], True)
     poss = alternation(p["en_possessives"], True)
     rel_zh = alternation(p["zh_relations"], False)
+    en_only = {"pregnancy": p["en_pregnancy"], "informal": g["en_informal"]}
+    scans = {
+        lang: CueScan(
+            {
+                "note": g[f"{lang}_note_markers"],
+                **{key: o[f"{lang}_{key}"] for key in ("strong", "weak", "present", "anchors")},
+                **(en_only if lang == "en" else {}),
+            },
+            lang == "en",
+        )
+        for lang in ("en", "zh")
+    }
     return _Cues(
         raw=raw,
+        scans=scans,
         en_intro=re.compile(rf"\b(?:{poss})\s+(?:(?:{rel_en})|{_EN_AGE})(?:['’]s)?\b"),
         en_definite=re.compile(
             rf"\bthe\s+(?:{alternation(p['en_definite_children'], True)})(?:['’]s)?\b"
         ),
-        en_pregnancy=word_regex(p["en_pregnancy"], True),
         en_proxy=re.compile(
             rf"\b(?:{alternation(p['en_proxy_verbs'], True)})\s+(?:my|our|a)\s+(?:{rel_en})\b"
             rf"|\b(?:{alternation(p['en_proxy_fixed'], True)})"
@@ -135,29 +143,15 @@ def _cues() -> _Cues:
             "en": re.compile(rf"(?<![\w'’])(?:{alternation(p['en_first_person'], True)})\b"),
             "zh": re.compile("我"),
         },
-        note={
-            "en": word_regex(g["en_note_markers"], True),
-            "zh": word_regex(g["zh_note_markers"], False),
-        },
-        informal=word_regex(g["en_informal"], True),
         en_clause=word_regex([*g["en_subjects"], *g["en_verbs"]], True),
         en_connector=word_regex(g["en_connectors"], True),
         en_openers=frozenset(form_key(w) for w in g["en_dropped_openers"]),
         en_comma_openers=frozenset(form_key(w) for w in g["en_dropped_after_comma"]),
         zh_function=word_regex(g["zh_function"], False),
-        strong={"en": word_regex(o["en_strong"], True), "zh": word_regex(o["zh_strong"], False)},
-        weak={"en": word_regex(o["en_weak"], True), "zh": word_regex(o["zh_weak"], False)},
-        present={
-            "en": word_regex(o["en_present"], True),
-            "zh": word_regex(o["zh_present"], False),
+        anchor_ranks={
+            "en": {form_key(k): v for k, v in o["en_anchors"].items()},
+            "zh": dict(o["zh_anchors"]),
         },
-        anchors={
-            "en": (
-                word_regex(o["en_anchors"], True),
-                {form_key(k): v for k, v in o["en_anchors"].items()},
-            ),
-            "zh": (word_regex(o["zh_anchors"], False), dict(o["zh_anchors"])),
-        },  # fmt: skip
     )
 
 
@@ -192,7 +186,7 @@ def detect_perspective_misalignment(doc: Document) -> list[Finding]:
     for match in proxy.finditer(doc.lower):
         out.append(_finding(doc, PERSPECTIVE, match.start(), match.end(), 0.9))
     intro = c.en_intro if lang == "en" else c.zh_intro
-    if lang == "en" and not c.en_pregnancy.search(doc.lower):
+    if lang == "en" and not c.scans["en"].find(doc)["pregnancy"]:
         out.extend(_definite_child(doc, symptoms))
     seen_sentences: set[int] = {sentence_span(doc, f.start)[0] for f in out}
     relation_found = bool(out)
@@ -293,7 +287,7 @@ def _person_switch(doc: Document, symptoms: list[int]) -> list[Finding]:
 
 def _note_like(doc: Document) -> bool:
     c = _cues()
-    markers = len(c.note[doc.language].findall(doc.lower))
+    markers = len(c.scans[doc.language].find(doc)["note"])
     return markers >= 2 or (markers == 1 and not c.first[doc.language].search(doc.lower))
 
 
@@ -381,7 +375,7 @@ def _en_units(doc: Document) -> list[tuple[int, int, float]]:
     if not rows:
         return []
     all_fragments = all(r[3] for r in rows)
-    informal = bool(c.informal.search(doc.lower)) or doc.text.strip()[:1].islower()
+    informal = bool(c.scans["en"].find(doc)["informal"]) or doc.text.strip()[:1].islower()
     scored: list[tuple[int, int, float]] = []
     for i, (start, end, words, fragment) in enumerate(rows):
         score = 0.0
@@ -487,25 +481,25 @@ def detect_reversed_order(doc: Document) -> list[Finding]:
     lang = doc.language
     symptoms = symptom_starts(doc)
     out: list[Finding] = []
-    present = [m.start() for m in c.present[lang].finditer(doc.lower)]
-    for match in c.strong[lang].finditer(doc.lower):
-        told_before = bool(symptoms and symptoms[0] < match.start()) or bool(
-            present and present[0] < match.start()
-        )
+    hits = c.scans[lang].find(doc)
+    present = [start for start, _ in hits["present"]]
+    for start, end in hits["strong"]:
+        told_before = bool(symptoms and symptoms[0] < start) or bool(present and present[0] < start)
         if told_before:
-            out.append(_finding(doc, ORDER, match.start(), match.end(), 0.8))
-    for match in c.weak[lang].finditer(doc.lower):
+            out.append(_finding(doc, ORDER, start, end, 0.8))
+    for start, end in hits["weak"]:
         # the earliest present-state cue is the one most likely in another clause
-        if present and present[0] < match.start() and _other_clause(doc, present[0], match.start()):
-            out.append(_finding(doc, ORDER, match.start(), match.end(), 0.6))
-    pattern, ranks = c.anchors[lang]
+        if present and present[0] < start and _other_clause(doc, present[0], start):
+            out.append(_finding(doc, ORDER, start, end, 0.6))
+    ranks = c.anchor_ranks[lang]
     first_at: dict[int, int] = {}  # rank -> where an anchor of that rank was first told
-    for match in pattern.finditer(doc.lower):
-        rank = ranks[form_key(match.group()) if lang == "en" else match.group()]
+    for start, end in hits["anchors"]:
+        anchor = doc.lower[start:end]
+        rank = ranks[form_key(anchor) if lang == "en" else anchor]
         newer = [pos for r, pos in first_at.items() if r < rank]
-        if newer and _other_clause(doc, min(newer), match.start()):
-            out.append(_finding(doc, ORDER, match.start(), match.end(), 0.65))
-        first_at.setdefault(rank, match.start())
+        if newer and _other_clause(doc, min(newer), start):
+            out.append(_finding(doc, ORDER, start, end, 0.65))
+        first_at.setdefault(rank, start)
     return drop_overlaps(out)
 
 
