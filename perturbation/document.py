@@ -53,20 +53,11 @@ class Document:
     )  # what `per_document` functions computed for this message
 
     def __post_init__(self) -> None:
-        self.lower = self.text.lower()
+        self.lower = _lower_keeping_offsets(self.text)
 
     @classmethod
     def of(cls, text: str, language: Language | None = None) -> Document:
         return cls(text, language or detect_language(text))
-
-    @cached_property
-    def folded(self) -> str:
-        """The text lower-cased with its offsets kept: `lower` itself, unless a character
-        lower-cases to several ("İ"), which is then left as written. Offset-exact matching
-        of lower-case patterns (far faster than IGNORECASE) runs on this."""
-        if len(self.lower) == len(self.text):
-            return self.lower
-        return "".join(c if len(c.lower()) != 1 else c.lower() for c in self.text)
 
     @cached_property
     def sentences(self) -> tuple[Sentence, ...]:
@@ -145,3 +136,12 @@ def per_document(compute: Callable[[Document], T]) -> Callable[[Document], T]:
         return value
 
     return cached
+
+
+def _lower_keeping_offsets(text: str) -> str:
+    """`text.lower()` with every offset kept, so a span found in it is the same span of the
+    original: a character that lower-cases to several ("İ" -> "i̇") keeps only the first."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(c.lower()[0] for c in text)

@@ -19,7 +19,7 @@ This is the package's only negation logic; every detector reads the scopes throu
 * A denied Chinese enumeration stays denied as a whole ("否认发烧、咳嗽、腹泻、胸痛"): when the
   length limit cuts a scope inside or right before a '、' list, it runs on to the clause end.
 
-English is matched on `Document.folded` (lower case, same offsets): much faster than
+English is matched on `Document.lower` (lower case, same offsets): much faster than
 IGNORECASE, and a pseudo-negation is only tried where a trigger was found.
 """
 
@@ -75,7 +75,7 @@ def negation_scopes(document: Document) -> tuple[tuple[int, int], ...]:
     """Character ranges under a negation, in trigger order (they may overlap)."""
     if document.language == "zh":
         return tuple(_zh_scopes(document.text))
-    return tuple(_en_scopes(document.folded))
+    return tuple(_en_scopes(document.lower))
 
 
 def _en_scopes(text: str) -> list[tuple[int, int]]:

@@ -41,7 +41,7 @@ class TextIndex:
 
     def __init__(self, doc: Document) -> None:
         self.text = doc.text
-        self.lower = doc.folded
+        self.lower = doc.lower
         self.has_cjk = _CJK.search(doc.text) is not None
         self._found: dict[tuple[bool, str, bool], list[int]] = {}
         self._class_found: dict[tuple[bool, re.Pattern[str]], list[int]] = {}

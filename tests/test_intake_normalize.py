@@ -150,3 +150,18 @@ def test_search_text_drops_asides_and_keeps_symptoms_and_negations(
     query = search_text(RulesEngine().analyze(text))
     assert not [word for word in dropped if word in query]
     assert [word for word in kept if word in query] == kept
+
+
+def test_a_character_that_lower_cases_to_two_keeps_every_offset() -> None:
+    """"İ".lower() is two characters; spans must still point into the original text."""
+    plain = (
+        "No chest pain or anything, just my jaw aches and I feel sick and clammy since I was "
+        "shovelling snow."
+    )
+    dotted = plain.replace("i", "İ")
+    engine = RulesEngine()
+    expected, result = engine.analyze(plain, "en"), engine.analyze(dotted, "en")
+    assert [flag.id for flag in result.red_flags] == [flag.id for flag in expected.red_flags]
+    for finding in result.perturbations:
+        assert dotted[finding.start : finding.end] == finding.text
+    assert normalize(Document.of(dotted, "en"), list(result.perturbations)).startswith("No ")
