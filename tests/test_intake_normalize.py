@@ -153,7 +153,7 @@ def test_search_text_drops_asides_and_keeps_symptoms_and_negations(
 
 
 def test_a_character_that_lower_cases_to_two_keeps_every_offset() -> None:
-    """"İ".lower() is two characters; spans must still point into the original text."""
+    """`"İ".lower()` is two characters; spans must still point into the original text."""
     plain = (
         "No chest pain or anything, just my jaw aches and I feel sick and clammy since I was "
         "shovelling snow."
