@@ -66,6 +66,11 @@ class BM25:
             lengths,
         )
 
+    def document_frequencies(self) -> dict[str, int]:
+        """How many chunks hold each term: the vocabulary query spelling corrects against."""
+        counts = np.diff(self.offsets).tolist()
+        return {word: counts[term] for word, term in self.vocabulary.items()}
+
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for `query` (zero where no term is shared)."""
         scores = np.zeros(len(self.lengths), dtype=np.float32)

@@ -10,6 +10,11 @@ no context rather than irrelevant context.
 At most two passages come from one document (a setting), so a question that touches two
 guidelines sees both.
 
+Queries are spelling-corrected against the index's own vocabulary first
+(`retrieval.query_spelling`), for BM25 and the embedder alike: a slip in a rare term
+("urticaaria") would otherwise match nothing in BM25 and blur the query vector. The
+corrector is built with the `Retriever`, so it always matches the index being searched.
+
 A hybrid query in a language the embedder cannot read (Chinese with the English default
 embedder, whose vectors for any two Chinese texts are close) is answered by BM25 alone:
 fusing in a dense ranking that is noise would only push the right passages down.
@@ -26,6 +31,7 @@ from retrieval.chunking import Chunk
 from retrieval.documents import detect_language
 from retrieval.embedder import Embedder
 from retrieval.index import Index
+from retrieval.query_spelling import QuerySpeller
 
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
@@ -71,12 +77,14 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self.options = options or SearchOptions()
+        self.speller = QuerySpeller(index.bm25.document_frequencies())
 
     def search(self, query: str, k: int = 5, mode: Mode = "hybrid") -> list[Hit]:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
         if k < 1 or not query.strip():
             return []
+        query = self.speller.correct(query)
         if mode == "hybrid" and not self.embedder.reads(detect_language(query)):
             mode = "bm25"
         cap = self.options.max_per_document
@@ -88,7 +96,8 @@ class Retriever:
         return None if mode == "bm25" else self.embedder.embed_queries([query])[0]
 
     def search_vector(self, query: str, vector: np.ndarray | None, k: int, mode: Mode) -> list[Hit]:
-        """Search with a query vector computed elsewhere (batched embedding)."""
+        """Search with a query vector computed elsewhere (batched embedding); `query`, and
+        the text the vector was computed from, as `self.speller.correct` returns it."""
         want = max(k, self.options.candidates)
         dense = self._dense(vector, want) if mode != "bm25" else []
         lexical = self._bm25(query, want) if mode != "dense" else []

@@ -59,3 +59,10 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     loaded = BM25.load(tmp_path)
     for query in ("diabetes ACE inhibitor", "发热 抽搐", "stroke"):
         assert loaded.top(query, 5) == bm25.top(query, 5)
+
+
+def test_document_frequencies_count_chunks_per_term() -> None:
+    df = BM25.build(TEXTS).document_frequencies()
+    assert df["adult"] == 2  # "adults" in two chunks, stemmed
+    assert df["cha2ds2-vasc"] == 1
+    assert "the" not in df
