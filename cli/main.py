@@ -29,6 +29,7 @@ COMMANDS: dict[str, Command] = {
     "feedback": Command("server.feedback_cli", "export clinician feedback as training data"),
     "audit": Command("server.audit_cli", "verify, export and purge the audit trail"),
     "adapters": Command("server.adapters_cli", "publish LoRA adapters, promote and roll back"),
+    "train": Command("training.cli", "train LoRA adapters and reward models from a YAML recipe"),
 }
 
 
@@ -53,7 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[name].module)
     parser = argparse.ArgumentParser(prog=f"clinserve {name}", description=COMMANDS[name].summary)
     module.add_arguments(parser)
-    code: int = module.run(parser.parse_args(rest))
+    # A command whose options may follow its free-form arguments (`clinserve train sft
+    # RECIPE key=value --check`) says so with INTERMIXED; argparse cannot do it with subparsers.
+    intermixed = getattr(module, "INTERMIXED", False)
+    parsed = parser.parse_intermixed_args(rest) if intermixed else parser.parse_args(rest)
+    code: int = module.run(parsed)
     return code
 
 

@@ -2,10 +2,10 @@
 
 A published adapter directory holds peft's files plus `clinserve_manifest.json`: the base
 model it was trained on (its served name and a fingerprint of its weights), its LoRA shape,
-the recipe, hashes of the data it saw, and its evaluation results. The registry stores the
-manifest with the version, the publish command's evaluation gate reads `evaluation`, and the
-gateway refuses an adapter whose base model is not the one its workers serve. This module
-imports pydantic only: the gateway and the trainers both depend on it.
+the recipe, hashes of the data it saw, its training metrics and its evaluation results. The
+registry stores the manifest with the version, the publish command's evaluation gate reads
+`evaluation`, and the gateway refuses an adapter whose base model is not the one its workers
+serve. This module imports pydantic only: the gateway and the trainers both depend on it.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ class AdapterManifest(BaseModel):
     )
     evaluation: dict[str, float] = Field(
         default_factory=dict, description="metric -> value, e.g. medqa_accuracy -> 0.61"
+    )
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="what training measured, e.g. train_loss -> 1.92"
     )
     created_at: datetime | None = None
 
