@@ -141,19 +141,19 @@ class Bench:
         await self.admin("", {"source": f"med-v{version}", "name": "med"})
         published = time.perf_counter() - started
         served = f"med@{version}"
-        await until(lambda: self.on_every_worker(served))
+        await until(lambda: self.on_every_worker(served), f"{served} loaded on every worker")
         loaded = time.perf_counter() - started
         promoted = time.perf_counter()
         await self.admin(f"/med/{version}/promote")
-        await until(lambda: self.answers_with(served))
+        await until(lambda: self.answers_with(served), f"the alias answering with {served}")
         return Swap(version, published, loaded, time.perf_counter() - promoted)
 
 
-async def until(check: Callable[[], Awaitable[bool]], timeout_s: float = 300.0) -> None:
+async def until(check: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 300.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not await check():
         if time.monotonic() > deadline:
-            raise TimeoutError("the rollout did not complete in time")
+            raise TimeoutError(f"{what}: not done after {timeout_s:.0f} s")
         await asyncio.sleep(0.05)
 
 
@@ -215,10 +215,10 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     gateway, url = start_gateway(data, urls, work)
     bench = Bench(url, urls)
     try:
-        await until(lambda: _ready(bench.client, url), timeout_s=STARTUP_S)
+        await until(lambda: _ready(bench.client, url), "workers and gateway ready", STARTUP_S)
         await bench.admin("", {"source": "med-v1", "name": "med"})
         await bench.admin("/med/1/promote")
-        await until(lambda: bench.answers_with("med@1"))
+        await until(lambda: bench.answers_with("med@1"), "the alias answering with med@1")
         stop = asyncio.Event()
         load = asyncio.create_task(bench.clients(stop))
         await asyncio.sleep(WARM_UP_S)  # first LoRA requests on each worker are slow
