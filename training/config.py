@@ -182,6 +182,10 @@ class SampleRecipe:
     temperature: float = 1.0
     max_tokens: int = 512
     concurrency: int = 4
+    timeout_s: float = 120.0
+    retries: int = 2
+    system_prompt: str | None = None
+    pairs_per_question: int = 1
     seed: int = 0
 
 

@@ -134,6 +134,9 @@ def train_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:
         for key in ("train_loss", "train_runtime", "train_steps_per_second"):
             if key in entry:
                 out[key] = float(entry[key])
+    tokens = [entry["num_tokens"] for entry in log_history if "num_tokens" in entry]
+    if tokens:
+        out["tokens"] = float(max(tokens))  # SFT-family trainers count the tokens they saw
     steps = [entry["step"] for entry in log_history if "step" in entry]
     if steps:
         out["steps"] = float(max(steps))

@@ -132,6 +132,10 @@ def _sample(recipe: SampleRecipe) -> dict[str, Any]:
         temperature=recipe.temperature,
         max_tokens=recipe.max_tokens,
         concurrency=recipe.concurrency,
+        timeout_s=recipe.timeout_s,
+        retries=recipe.retries,
+        system_prompt=recipe.system_prompt,
+        pairs_per_question=recipe.pairs_per_question,
         seed=recipe.seed,
     )
     report = run_sampling(items, settings, recipe.out)
