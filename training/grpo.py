@@ -22,9 +22,8 @@ from training.run import (
     load_base,
     lora_config,
     model_folder,
-    served_name,
+    train_and_save,
     trainer_arguments,
-    write_adapter,
 )
 from training.sft import load_sources
 
@@ -103,13 +102,4 @@ def train_grpo(recipe: GRPORecipe) -> Path:
         processing_class=tokenizer,
         peft_config=lora_config(recipe.lora),
     )
-    trainer.train()
-    return write_adapter(
-        trainer,
-        base_name=served_name(recipe.model, folder),
-        base_folder=folder,
-        lora=recipe.lora,
-        recipe=recipe,
-        data_sha256=hashes,
-        output_dir=recipe.train.output_dir,
-    )
+    return train_and_save(trainer, recipe, folder, hashes)

@@ -170,3 +170,19 @@ def write_adapter(
     )
     manifest.write(folder)
     return folder
+
+
+def train_and_save(
+    trainer: Any, recipe: Any, base_folder: Path, data_sha256: dict[str, str]
+) -> Path:
+    """Run `trainer` (any TRL trainer built for an adapter recipe) and write its adapter."""
+    trainer.train()
+    return write_adapter(
+        trainer,
+        base_name=served_name(recipe.model, base_folder),
+        base_folder=base_folder,
+        lora=recipe.lora,
+        recipe=recipe,
+        data_sha256=data_sha256,
+        output_dir=recipe.train.output_dir,
+    )

@@ -23,9 +23,8 @@ from training.run import (
     load_base,
     lora_config,
     model_folder,
-    served_name,
+    train_and_save,
     trainer_arguments,
-    write_adapter,
 )
 
 
@@ -92,16 +91,7 @@ def train_sft(recipe: SFTRecipe) -> Path:
         processing_class=tokenizer,
         peft_config=lora_config(recipe.lora),
     )
-    trainer.train()
-    return write_adapter(
-        trainer,
-        base_name=served_name(recipe.model, folder),
-        base_folder=folder,
-        lora=recipe.lora,
-        recipe=recipe,
-        data_sha256=hashes,
-        output_dir=recipe.train.output_dir,
-    )
+    return train_and_save(trainer, recipe, folder, hashes)
 
 
 def train_cpt(recipe: CPTRecipe) -> Path:
@@ -129,13 +119,4 @@ def train_cpt(recipe: CPTRecipe) -> Path:
         processing_class=tokenizer,
         peft_config=lora_config(recipe.lora),
     )
-    trainer.train()
-    return write_adapter(
-        trainer,
-        base_name=served_name(recipe.model, folder),
-        base_folder=folder,
-        lora=recipe.lora,
-        recipe=recipe,
-        data_sha256=hashes,
-        output_dir=recipe.train.output_dir,
-    )
+    return train_and_save(trainer, recipe, folder, hashes)
