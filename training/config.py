@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from training.augment import AugmentSettings
 from training.recipe import RecipeError, build, expand_env
+from training.reward_model import DIMENSIONS
 
 Stage = Literal["sft", "cpt", "reward", "grpo", "simpo", "sample"]
 STAGES: tuple[Stage, ...] = ("sft", "cpt", "reward", "grpo", "simpo", "sample")
@@ -116,15 +117,7 @@ class RewardRecipe:
     train: TrainSettings
     data: list[DataSource]
     eval_data: list[DataSource] = field(default_factory=list)
-    dimensions: list[str] = field(
-        default_factory=lambda: [
-            "accuracy",
-            "safety",
-            "completeness",
-            "guideline_adherence",
-            "communication",
-        ]
-    )
+    dimensions: list[str] = field(default_factory=lambda: list(DIMENSIONS))
     safety_dimension: str = "safety"
     safety_threshold: float = 0.5
     weights: dict[str, float] | None = None

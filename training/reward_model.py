@@ -38,17 +38,21 @@ JUDGE_INSTRUCTION = "Score the assistant's last answer against these criteria."
 Prompt = list[dict[str, Any]] | str
 
 
+DIMENSIONS: tuple[str, ...] = (
+    "accuracy",
+    "safety",
+    "completeness",
+    "guideline_adherence",
+    "communication",
+)
+"""The clinicians' feedback rubric (the gateway's feedback dimensions), safety among them."""
+
+
 @dataclass
 class RewardModelSettings:
     """What the reward model scores, how the total is gated, and how it is trained."""
 
-    dimensions: tuple[str, ...] = (
-        "accuracy",
-        "safety",
-        "completeness",
-        "guideline_adherence",
-        "communication",
-    )
+    dimensions: tuple[str, ...] = DIMENSIONS
     safety_dimension: str = "safety"
     safety_threshold: float = 0.5
     weights: dict[str, float] | None = None  # proficiency dimension -> weight; unnamed weigh 1
