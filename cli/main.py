@@ -30,6 +30,7 @@ COMMANDS: dict[str, Command] = {
     "audit": Command("server.audit_cli", "verify, export and purge the audit trail"),
     "adapters": Command("server.adapters_cli", "publish LoRA adapters, promote and roll back"),
     "train": Command("training.cli", "train LoRA adapters and reward models from a YAML recipe"),
+    "eval": Command("evaluation.cli", "MCQ accuracy and perturbation robustness of any endpoint"),
 }
 
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from server.db_cli import database_options, guarded, open_database
 
 if TYPE_CHECKING:
-    from server.adapters.publish import ServedBase
+    from server.adapters.publish import EvalGate, ServedBase
     from server.adapters.registry import AdapterRegistry, AdapterVersion
     from server.settings import Settings
 
@@ -42,8 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--eval-gate",
         action="append",
         default=[],
-        metavar="METRIC>=VALUE",
-        help="refuse unless the manifest's evaluation meets it (repeatable)",
+        metavar="METRIC>=VALUE|FILE.yaml",
+        help="refuse unless the manifest's evaluation meets METRIC>=VALUE (repeatable), or "
+        "unless the version, staged and evaluated through the running gateway as FILE.yaml "
+        "says, scores within its margin of the active version (see `clinserve eval gate`)",
     )
     publish.add_argument(
         "--base-model",
@@ -89,30 +92,59 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from server.adapters.publish import EvalGate, publish
+    from server.adapters.eval_gate import is_gate_config
+    from server.adapters.inspect import AdapterRefused
+    from server.adapters.publish import EvalGate
     from server.adapters.registry import AdapterRegistry
 
-    gates = [EvalGate.parse(text) for text in getattr(args, "eval_gate", [])]
+    requested = getattr(args, "eval_gate", [])
+    gates = [EvalGate.parse(text) for text in requested if not is_gate_config(text)]
+    configs = [Path(text.strip()) for text in requested if is_gate_config(text)]
+    if len(configs) > 1:
+        raise AdapterRefused("give at most one evaluation gate config file")
+    for config in configs:
+        if not config.is_file():
+            raise AdapterRefused(f"evaluation gate config {config} does not exist")
     with open_database(args) as database:
         settings = database.settings
         registry = AdapterRegistry(database.sessions)
         if args.action == "list":
             return _list(registry, args)
         if args.action == "publish":
-            version = publish(
-                args.dir,
-                args.name,
-                registry=registry,
-                root=settings.adapters.root_in(settings.data_dir),
-                base=_served_base(settings, args.base_model),
-                max_rank=settings.local_worker.max_lora_rank,
-                canary_percent=args.canary,
-                gates=gates,
-            )
+            version = _publish(args, settings, registry, gates, configs[0] if configs else None)
         else:
             version = _change(registry, args)
     print(json.dumps(version.to_json(), indent=2))
     return 0
+
+
+def _publish(
+    args: argparse.Namespace,
+    settings: Settings,
+    registry: AdapterRegistry,
+    gates: list[EvalGate],
+    gate_config: Path | None,
+) -> AdapterVersion:
+    """Publish; with a gate config, stage first, evaluate, and only then make it a canary."""
+    from server.adapters.eval_gate import gate_version
+    from server.adapters.publish import publish
+
+    base = _served_base(settings, args.base_model)
+    version = publish(
+        args.dir,
+        args.name,
+        registry=registry,
+        root=settings.adapters.root_in(settings.data_dir),
+        base=base,
+        max_rank=settings.local_worker.max_lora_rank,
+        canary_percent=None if gate_config else args.canary,
+        gates=gates,
+    )
+    if gate_config is None:
+        return version
+    active = next((v for v in registry.list_versions(args.name) if v.state == "active"), None)
+    reference = active.served_name if active else base.name
+    return gate_version(registry, version, gate_config, reference, args.canary)
 
 
 def _change(registry: AdapterRegistry, args: argparse.Namespace) -> AdapterVersion:
@@ -128,8 +160,6 @@ def _change(registry: AdapterRegistry, args: argparse.Namespace) -> AdapterVersi
 def _served_base(settings: Settings, name: str | None) -> ServedBase:
     """The served base model; fingerprinted when its weights are on this machine (the local
     worker's model), so an adapter trained on other weights is caught here."""
-    from pathlib import Path
-
     from server.adapters.publish import ServedBase
     from weights.errors import ModelNotFound
     from weights.fingerprint import fingerprint

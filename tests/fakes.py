@@ -10,6 +10,7 @@ disconnects are exercised for real. Integration tests against a real vLLM live b
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import socket
 import threading
@@ -244,3 +245,96 @@ class ServerThread:
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+@dataclass
+class ExamBehaviour:
+    """A fake OpenAI-compatible endpoint that sits multiple-choice exams with a known skill.
+
+    `answers` maps each question text (as asked, stripped) to its correct option's text; a
+    question it does not know (reworded, perturbed) is answered as if guessing. `styles`
+    says how each model answers: `oracle` ("B"), `verbose` (a think block, then "The answer
+    is (B)."), `text` (the option's text only), `first` (always the first option), `half`
+    (right on about half the questions, chosen by a hash of the text), `silent` (names no
+    option). `fail_first` answers that many chat requests with a 400 (not retried).
+    """
+
+    answers: dict[str, str]
+    styles: dict[str, str]
+    fail_first: int = 0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    authorization: list[str | None] = field(default_factory=list)
+
+
+def _exam_question(content: str) -> tuple[str, dict[str, str]]:
+    """(question, options) out of `training.mcq.mcq_prompt`'s user message."""
+    question, listing, _instruction = content.rsplit("\n\n", 2)
+    options = {}
+    for line in listing.splitlines():
+        letter, _, text = line.partition(". ")
+        options[letter] = text
+    return question.strip(), options
+
+
+def _exam_answer(style: str, question: str, options: dict[str, str], correct: str | None) -> str:
+    letters = sorted(options)
+    known = correct is not None
+    if style == "half":
+        digest = hashlib.sha256(question.encode()).digest()[0]
+        known = known and digest % 2 == 0
+    chosen = correct if known and correct is not None else letters[0]
+    if style == "first":
+        chosen = letters[0]
+    if style == "verbose":
+        thought = f"<think>Options {', '.join(letters)} all seem plausible.</think>"
+        return f"{thought}The answer is ({chosen})."
+    if style == "text":
+        return options[chosen]
+    if style == "silent":
+        return "I cannot tell from the information given."
+    return chosen
+
+
+def fake_exam_app(behaviour: ExamBehaviour) -> Starlette:
+    async def models(_: Request) -> JSONResponse:
+        cards = [{"id": model, "object": "model", "owned_by": "fake"} for model in behaviour.styles]
+        return JSONResponse({"object": "list", "data": cards})
+
+    async def chat(request: Request) -> Response:
+        body = await request.json()
+        behaviour.requests.append(body)
+        behaviour.authorization.append(request.headers.get("authorization"))
+        if len(behaviour.requests) <= behaviour.fail_first:
+            return _error(400, "BadRequestError", "fake: refused")
+        style = behaviour.styles.get(body.get("model"))
+        if style is None:
+            return _error(404, "NotFoundError", f"The model `{body.get('model')}` does not exist.")
+        question, options = _exam_question(body["messages"][-1]["content"])
+        correct_text = behaviour.answers.get(question)
+        correct = next((k for k, v in options.items() if v == correct_text), None)
+        reply = _exam_answer(style, question, options, correct)
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": {"role": "assistant", "content": reply},
+            "logprobs": None,
+            "finish_reason": "stop",
+        }
+        if body.get("logprobs"):
+            top = [{"token": reply[:1], "logprob": -0.1, "bytes": None}] + [
+                {"token": f" {letter}", "logprob": -3.0, "bytes": None}
+                for letter in sorted(options)
+                if letter != reply[:1]
+            ]
+            choice["logprobs"] = {"content": [{"token": reply[:1], "logprob": -0.1,
+                                               "top_logprobs": top}]}  # fmt: skip
+        return JSONResponse({
+            "id": "chatcmpl-exam", "object": "chat.completion", "created": int(time.time()),
+            "model": body["model"], "choices": [choice], "usage": _usage(50, 3),
+        })  # fmt: skip
+
+    return Starlette(
+        routes=[
+            Route("/v1/models", models),
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+        ]
+    )

@@ -128,6 +128,13 @@ def check_canary_percent(percent: int) -> int:
     return percent
 
 
+def _refuse_failed_gate(row: AdapterVersionRow) -> None:
+    if (row.manifest.get("evaluation") or {}).get("gate_passed") == 0:
+        raise RegistryError(
+            f"{row.name}@{row.version} failed its evaluation gate; publish a better version"
+        )
+
+
 class AdapterRegistry:
     def __init__(
         self, sessions: sessionmaker[Session], clock: Callable[[], datetime] = utc_now
@@ -199,10 +206,22 @@ class AdapterRegistry:
             row = self._row(session, name, version)
             if row.state == "active":
                 raise RegistryError(f"{name}@{version} is already active")
+            _refuse_failed_gate(row)
             current = self._active(session, name)
             if current is not None:
                 self._set(session, current, "retired")
             return AdapterVersion.from_row(self._set(session, row, "active"))
+
+    def record_evaluation(
+        self, name: str, version: int, evaluation: dict[str, float]
+    ) -> AdapterVersion:
+        """Merge evaluation results into the version's manifest (an evaluation gate's
+        verdict, measured after publishing)."""
+        with self._sessions.begin() as session:
+            row = self._row(session, name, version)
+            recorded = {**(row.manifest.get("evaluation") or {}), **evaluation}
+            row.manifest = {**row.manifest, "evaluation": recorded}
+            return AdapterVersion.from_row(row)
 
     def set_canary(self, name: str, version: int, percent: int) -> AdapterVersion:
         """Send `percent` of the alias's traffic to `version` (a canary in progress for
@@ -212,6 +231,7 @@ class AdapterRegistry:
             row = self._row(session, name, version)
             if row.state == "active":
                 raise RegistryError(f"{name}@{version} is active: it already gets all traffic")
+            _refuse_failed_gate(row)
             self._require_active(session, name, "a canary")
             if row.state != "canary":
                 self._clear_canary(session, name)
