@@ -53,7 +53,7 @@ class Document:
     )  # what `per_document` functions computed for this message
 
     def __post_init__(self) -> None:
-        self.lower = _lower_keeping_offsets(self.text)
+        self.lower = lower_keeping_offsets(self.text)
 
     @classmethod
     def of(cls, text: str, language: Language | None = None) -> Document:
@@ -138,7 +138,7 @@ def per_document(compute: Callable[[Document], T]) -> Callable[[Document], T]:
     return cached
 
 
-def _lower_keeping_offsets(text: str) -> str:
+def lower_keeping_offsets(text: str) -> str:
     """`text.lower()` with every offset kept, so a span found in it is the same span of the
     original: a character that lower-cases to several ("İ" -> "i̇") keeps only the first."""
     lowered = text.lower()

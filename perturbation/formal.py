@@ -28,7 +28,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from perturbation.analysis import Finding
-from perturbation.document import Document
+from perturbation.document import Document, lower_keeping_offsets
 from perturbation.lexicon import LexiconError, load
 
 SLANG = "formal.internet_slang"
@@ -60,6 +60,10 @@ class PhraseTable:
     literals: dict[str, tuple[Entry, ...]]
     finder: re.Pattern[str] | None
     patterns: tuple[Entry, ...]
+    # Chinese: per character, the patterns that can match where it stands (with those that
+    # may start with anything); a finder hit then tries a few patterns, not all of them
+    patterns_at: dict[str, tuple[Entry, ...]]
+    patterns_anywhere: tuple[Entry, ...]
 
     def _candidates(self, text: str) -> Iterator[tuple[int, int, Entry]]:
         if self.language == "en":
@@ -73,10 +77,11 @@ class PhraseTable:
                     for entry in self.patterns:
                         yield from _span(entry, text, found.start())
         elif self.finder is not None:
-            lower = text.lower()
+            lower = lower_keeping_offsets(text)  # its offsets are the text's
             for found in self.finder.finditer(lower):
                 pos = found.start()
-                for entry in self.literals.get(lower[pos : pos + 2], ()) + self.patterns:
+                patterns = self.patterns_at.get(text[pos : pos + 1], self.patterns_anywhere)
+                for entry in self.literals.get(lower[pos : pos + 2], ()) + patterns:
                     yield from _span(entry, text, pos)
 
     def matches(self, text: str) -> list[tuple[int, int, Entry]]:
@@ -242,6 +247,7 @@ def compile_table(items: Iterable[Mapping[str, Any]], language: str, default: fl
     """Compile lexicon entries ({term|pattern, correction, confidence?, filler?})."""
     literals: dict[str, list[Entry]] = {}
     patterns: list[Entry] = []
+    starts: list[frozenset[str] | None] = []  # per pattern, see `_uncased_first_chars`
     bodies: list[str] = []
     for item in items:
         if "term" not in item and "pattern" not in item:
@@ -257,6 +263,7 @@ def compile_table(items: Iterable[Mapping[str, Any]], language: str, default: fl
         if "pattern" in item:
             patterns.append(entry)
             bodies.append(body)
+            starts.append(_uncased_first_chars(body))
             continue
         term = str(item["term"])
         key = _key(term.split()[0]) if language == "en" else term[:2].lower()
@@ -265,12 +272,30 @@ def compile_table(items: Iterable[Mapping[str, Any]], language: str, default: fl
                 raise LexiconError(f"Chinese lexicon term shorter than 2 characters: {term!r}")
             bodies.append(body)
         literals.setdefault(key, []).append(entry)
+    pairs = list(zip(patterns, starts, strict=True))
+    patterns_at = {
+        char: tuple(entry for entry, chars in pairs if chars is None or char in chars)
+        for char in set().union(*(chars for _, chars in pairs if chars is not None))
+    }
+    anywhere = tuple(entry for entry, chars in pairs if chars is None)
     return PhraseTable(
         language,
         {k: tuple(v) for k, v in literals.items()},
         _finder(bodies, language),
         tuple(patterns),
+        patterns_at,
+        anywhere,
     )
+
+
+def _uncased_first_chars(body: str) -> frozenset[str] | None:
+    """The characters a match of `body` must start with, when they are known and have no
+    case (Han characters: the case-blind regex matches them exactly); else None, for a
+    pattern to be tried wherever its table's finder stops."""
+    chars = _first_chars(body)
+    if not chars or any(char.lower() != char or char.upper() != char for char in chars):
+        return None
+    return frozenset(chars)
 
 
 @cache

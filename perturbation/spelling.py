@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 
 from perturbation.analysis import Finding
-from perturbation.document import Document
+from perturbation.document import Document, per_document
 from perturbation.drugs import drug_lexicon
 from perturbation.formal import SLANG, SPELLING, PhraseTable, compile_table
 from perturbation.lexicon import load
@@ -173,6 +173,13 @@ def _is_name_like(text: str, start: int, word: str) -> bool:
     return bool(before) and before[-1] not in _SENTENCE_END
 
 
+@per_document
+def _words(doc: Document) -> frozenset[str]:
+    """The message's distinct words, lower-cased: the spelling and drug-slang checks both
+    look them up, so one pass over the message serves both."""
+    return frozenset(_WORD.findall(doc.text.lower()))
+
+
 def spelling_findings(doc: Document) -> list[Finding]:
     t = tables()
     findings: list[Finding] = []
@@ -186,7 +193,7 @@ def spelling_findings(doc: Document) -> list[Finding]:
             taken[start:end] = b"\x01" * (end - start)
 
     misspellings = drug_lexicon().misspellings
-    words = set(_WORD.findall(doc.text.lower()))
+    words = _words(doc)
     corrections: dict[str, tuple[str, float]] = {
         w: (misspellings[w], _DRUG_MISSPELLING_CONFIDENCE) for w in words & misspellings.keys()
     }
@@ -217,7 +224,7 @@ def _words_regex(words: frozenset[str]) -> re.Pattern[str]:
 def drug_slang_findings(doc: Document) -> list[Finding]:
     """Street names of drugs (redmed's Urban Dictionary column), as internet slang."""
     slang = drug_lexicon().slang
-    hits = set(_WORD.findall(doc.text.lower())) & slang.keys()
+    hits = _words(doc) & slang.keys()
     if not hits:
         return []
     return [

@@ -95,7 +95,6 @@ def _cues() -> _Cues:
     p, g, o = raw["perspective"], raw["grammar"], raw["order"]
     rel_en = alternation(p["en_relations"], True)
     poss = alternation(p["en_possessives"], True)
-    rel_zh = alternation(p["zh_relations"], False)
     en_only = {"pregnancy": p["en_pregnancy"], "informal": g["en_informal"]}
     scans = {
         lang: CueScan(
@@ -120,13 +119,8 @@ def _cues() -> _Cues:
             rf"|\b(?:{alternation(p['en_proxy_fixed'], True)})"
             rf"|\b(?:{alternation(p['en_self_as_relation'], True)})\s+(?:{rel_en})\b",
         ),
-        zh_intro=re.compile(rf"(?:我们家|我家|我的|我)?(?:{rel_zh})(?:[他她](?![们]))?"),
-        zh_proxy=re.compile(
-            rf"(?:{alternation(p['zh_proxy_verbs'], False)})(?:我们家|我家|我)?(?:{rel_zh})"
-            rf"(?:{alternation(p['zh_proxy_after'], False)})"
-            rf"|给(?:我们家|我家|我)?(?:{rel_zh})(?:{alternation(p['zh_give_verbs'], False)})"
-            rf"|(?:{alternation(p['zh_self_as_relation'], False)})"
-        ),
+        zh_intro=_zh_intro(p["zh_relations"]),
+        zh_proxy=_zh_proxy(p),
         not_patient={
             "en": re.compile(rf"\s*(?:{alternation(p['en_not_patient_after'], True)})"),
             "zh": re.compile(alternation(p["zh_not_patient_after"], False)),
@@ -153,6 +147,38 @@ def _cues() -> _Cues:
             "zh": dict(o["zh_anchors"]),
         },
     )
+
+
+def _branches(words: list[Any]) -> list[str]:
+    """`alternation(words, False)` split into its branches, one per first character, each
+    opening with that character. A pattern written as a plain '|' of such branches lets
+    `re` jump between the characters that can start a match instead of trying each of a
+    message's 2,000 positions (a leading group, optional part or look-ahead prevents that);
+    the branches start with different characters, so their order cannot change a match."""
+    forms = [form for form in (str(word).lower().strip() for word in words) if form]
+    return [
+        alternation([form for form in forms if form[0] == first], False)
+        for first in sorted({form[0] for form in forms})
+    ]
+
+
+def _zh_intro(relations: list[Any]) -> re.Pattern[str]:
+    """A relation ('我妈', '我们家孩子', '孩子他'), with an optional possessive in front and a
+    he/she after: `(?:我们家|我家|我的|我)?R T` written out as `我(?:们家|家|的|)R T|R1 T|...`
+    (R1 ...: the branches of R), which tries the same alternatives in the same order."""
+    after = "(?:[他她](?![们]))?"
+    mine = f"我(?:们家|家|的|)(?:{alternation(relations, False)}){after}"
+    return re.compile("|".join([mine] + [branch + after for branch in _branches(relations)]))
+
+
+def _zh_proxy(p: dict[str, Any]) -> re.Pattern[str]:
+    """Asking for someone else ('帮我妈问一下', '给孩子吃', '我是家属'), each leading group
+    distributed over what follows it (as in `_zh_intro`)."""
+    rel = alternation(p["zh_relations"], False)
+    asks = f"(?:我们家|我家|我)?(?:{rel})(?:{alternation(p['zh_proxy_after'], False)})"
+    gives = f"给(?:我们家|我家|我)?(?:{rel})(?:{alternation(p['zh_give_verbs'], False)})"
+    verbs = [verb + asks for verb in _branches(p["zh_proxy_verbs"])]
+    return re.compile("|".join([*verbs, gives, *_branches(p["zh_self_as_relation"])]))
 
 
 _LAST_SITES: list[tuple[Document, list[int]]] = []

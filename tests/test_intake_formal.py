@@ -103,6 +103,15 @@ def test_more_chat_abbreviations_and_held_letters(
     assert found(formal.detect_internet_slang, text) == expected
 
 
+def test_chinese_slang_is_found_after_a_character_whose_lower_case_is_longer() -> None:
+    """`"İ".lower()` is two characters: the Chinese tables must search a lowered copy whose
+    offsets are the text's, or every term after it is missed."""
+    assert found(formal.detect_internet_slang, "İ 肚子疼死了") == found(
+        formal.detect_internet_slang, "肚子疼死了"
+    )
+    assert found(formal.detect_internet_slang, "İ 肚子疼死了")
+
+
 def test_numbness_and_web_addresses_are_not_slang() -> None:
     assert found(formal.detect_internet_slang, "腿麻了，手也麻了") == {}
     assert found(formal.detect_internet_slang, "www.nhs.uk says to rest") == {}
