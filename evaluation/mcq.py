@@ -106,7 +106,10 @@ def score_response(item: McqItem, response: Mapping[str, Any], scoring: Scoring)
         top = content[0].get("top_logprobs", []) if content else []
         predicted = letter_from_logprobs(top, item.letters())
     else:
-        predicted = read_answer(text, item.letters(), item.option_map())
+        # A reply cut off at max_tokens is usually still weighing the options one by one:
+        # only an explicit letter counts then, never an option's text it happened to quote.
+        finished = choice.get("finish_reason") != "length"
+        predicted = read_answer(text, item.letters(), item.option_map() if finished else {})
     return ItemResult(item.id, item.source, item.answer, predicted, text[:COMPLETION_KEPT])
 
 

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from cli.main import main
+from evaluation.items import McqItem
+from evaluation.mcq import score_response
 from tests.fakes import ExamBehaviour, ServerThread, fake_exam_app
 
 CASES = [
@@ -212,3 +214,15 @@ def test_robustness_measures_the_drop_per_severity_and_mode_with_jmed_dialogue(
     perturbed = [r["messages"][-1]["content"] for r in behaviour.requests]
     assert sum(closing in text for text in perturbed) >= 8  # the question itself is kept
     assert (out / "robustness.png").is_file() and "heavy" in (out / "report.md").read_text()
+
+
+def test_a_reply_cut_off_at_max_tokens_counts_only_an_explicit_letter() -> None:
+    item = McqItem("q1", "medqa", "en", "Which drug?", (("A", "Aspirin"), ("B", "Insulin")), "A")
+    weighing = "Let's analyse each option:\n\nA. Aspirin: this could help because"
+
+    def reply(text: str, finish: str) -> dict[str, Any]:
+        return {"choices": [{"message": {"content": text}, "finish_reason": finish}]}
+
+    assert score_response(item, reply(weighing, "length"), "generate").predicted is None
+    assert score_response(item, reply("Aspirin.", "stop"), "generate").predicted == "A"
+    assert score_response(item, reply("The answer is B", "length"), "generate").predicted == "B"

@@ -32,7 +32,7 @@ _ENGLISH_MARKERS = (
     r"answers?\s*(?:is|are|would\s+be|:)",
     r"answer\s*[-—]",
     r"correct\s+(?:answer|option|choice)s?\s*(?:is|are|:)",
-    r"(?:option|choice)s?\s*(?:is|are|:)",
+    r"(?<!each )(?<!every )(?<!the )(?:option|choice)s?\s*(?:is|are|:)",  # not a walk-through
     r"\\boxed\{",
 )
 _CHINESE_MARKERS = (
@@ -114,6 +114,8 @@ def extract_choice(text: str, letters: str = DEFAULT_LETTERS) -> str | None:
     >>> extract_choice("The answers are A and C.")
     'A,C'
     >>> extract_choice("The answer is A. Actually, the answer is B.") is None
+    True
+    >>> extract_choice("Look at each option: A. Aspirin may help, B. ...") is None
     True
     >>> extract_choice("A 45-year-old man has chest pain.") is None
     True
