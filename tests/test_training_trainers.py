@@ -149,6 +149,12 @@ def test_publish_refused_for_reward_models(tiny: Path, tmp_path: Path) -> None:
     assert "--publish applies to sft, cpt, grpo, simpo" in done.stderr
 
 
+def test_gate_and_canary_need_publish(tiny: Path, tmp_path: Path) -> None:
+    done = train(tmp_path, tiny, "sft", "--eval-gate", "gate.yaml")
+    assert done.returncode == 2
+    assert "--canary and --eval-gate go with --publish" in done.stderr
+
+
 def test_publish_registers_the_new_adapter(tiny: Path, tmp_path: Path) -> None:
     env_model = {"CLINSERVE_MODEL__PATH": str(tiny), "CLINSERVE_MODEL__NAME": "tiny-qwen"}
     os.environ.update(env_model)

@@ -50,12 +50,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--canary", type=int, metavar="PERCENT", help="with --publish: as a canary at PERCENT"
     )
+    parser.add_argument(
+        "--eval-gate",
+        action="append",
+        default=[],
+        metavar="METRIC>=VALUE|FILE.yaml",
+        help="with --publish: the evaluation gate (see `clinserve adapters publish --help`)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from training.recipe import RecipeError
 
     prefix = f"clinserve train {args.stage}"
+    if (args.canary is not None or args.eval_gate) and not args.publish:
+        print(f"{prefix}: error: --canary and --eval-gate go with --publish", file=sys.stderr)
+        return EXIT_USAGE
     if args.publish and args.stage not in ADAPTER_STAGES:
         print(f"{prefix}: error: --publish applies to {', '.join(ADAPTER_STAGES)}", file=sys.stderr)
         return EXIT_USAGE
@@ -74,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{prefix}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.publish:
-        published = _publish(Path(result["adapter"]), args.publish, args.canary)
+        published = _publish(Path(result["adapter"]), args.publish, args.canary, args.eval_gate)
         if published is None:
             return EXIT_USAGE
         result["published"] = published
@@ -90,13 +100,17 @@ def _load(args: argparse.Namespace) -> Any:
     return parse_recipe(data, args.stage, args.recipe.resolve())
 
 
-def _publish(adapter: Path, name: str, canary: int | None) -> dict[str, Any] | None:
-    """`clinserve adapters publish` on the new adapter; its JSON answer, None if refused."""
+def _publish(
+    adapter: Path, name: str, canary: int | None, gates: list[str]
+) -> dict[str, Any] | None:
+    """`clinserve adapters publish` on the new adapter; its JSON answer, None if refused.
+    Its stderr is ours, so an evaluation gate's progress and refusal reach the user."""
     command = [sys.executable, "-m", "cli.main", "adapters", "publish", str(adapter)]
     command += ["--name", name] + ([] if canary is None else ["--canary", str(canary)])
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    for gate in gates:
+        command += ["--eval-gate", gate]
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:
-        sys.stderr.write(done.stderr)
         print(f"clinserve train: the adapter stays in {adapter}", file=sys.stderr)
         return None
     answer: dict[str, Any] = json.loads(done.stdout)
