@@ -24,6 +24,7 @@ from functools import cache, lru_cache
 from perturbation.analysis import Finding
 from perturbation.document import Document, per_document
 from perturbation.drugs import drug_lexicon
+from perturbation.edit_distance import distance
 from perturbation.formal import SLANG, SPELLING, PhraseTable, compile_table
 from perturbation.lexicon import load
 
@@ -85,24 +86,6 @@ def tables() -> SpellingTables:
         deletes={k: frozenset(v) for k, v in deletes.items()},
         fallback_confidence=float(data.get("fallback_confidence", 0.6)),
     )
-
-
-def distance(a: str, b: str) -> int:
-    """Optimal string alignment distance (Levenshtein plus adjacent transpositions).
-
-    >>> distance("feaver", "fever"), distance("stomahc", "stomach"), distance("athsma", "asthma")
-    (1, 1, 2)
-    """
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        prev2, prev = prev, cur
-    return prev[-1]
 
 
 def _known(word: str, guard: frozenset[str]) -> bool:

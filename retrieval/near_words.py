@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from perturbation.edit_distance import distance
+
 
 def deletions(word: str, depth: int) -> set[str]:
     """`word` with up to `depth` characters deleted (itself included)."""
@@ -25,30 +27,6 @@ def deletions(word: str, depth: int) -> set[str]:
         frontier = {w[:i] + w[i + 1 :] for w in frontier for i in range(len(w))}
         out |= frontier
     return out
-
-
-def distance(a: str, b: str) -> int:
-    """Optimal string alignment distance: Levenshtein plus swaps of adjacent letters, the
-    edits a slip of the keyboard makes. A shared beginning and ending are cut first (they
-    do not change the distance), leaving a slip's few letters for the quadratic part."""
-    shortest = min(len(a), len(b))
-    start = 0
-    while start < shortest and a[start] == b[start]:
-        start += 1
-    end = 0
-    while end < shortest - start and a[-1 - end] == b[-1 - end]:
-        end += 1
-    a, b = a[start : len(a) - end], b[start : len(b) - end]
-    before: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                current[j] = min(current[j], before[j - 2] + 1)
-        before, previous = previous, current
-    return previous[-1]
 
 
 class NearWords:

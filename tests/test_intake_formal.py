@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from perturbation import drugs, formal, spelling
+from perturbation import drugs, edit_distance, formal, spelling
 from perturbation.analysis import Finding
 from perturbation.document import Document
 
@@ -388,6 +388,7 @@ def test_redmed_is_filtered_and_counted() -> None:
 
 def test_spelling_doctests() -> None:
     assert doctest.testmod(spelling).failed == 0
+    assert doctest.testmod(edit_distance).failed == 0
 
 
 def test_chinese_prefilter_knows_every_first_character() -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from perturbation.edit_distance import distance
 from retrieval.bm25 import BM25
 from retrieval.documents import SourceDocument
 from retrieval.embedder import Embedder
 from retrieval.index import build_index, load_index
-from retrieval.near_words import NearWords, distance
+from retrieval.near_words import NearWords
 from retrieval.query_spelling import QuerySpeller
 from retrieval.search import Retriever, SearchOptions
 
