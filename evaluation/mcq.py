@@ -123,6 +123,7 @@ class Asker:
         self.client = client
         self.cache = cache
         self.progress = progress
+        self.from_cache = 0  # answers the cache held (a resumed or re-rendered run)
         self._done = 0
 
     async def ask(
@@ -132,7 +133,9 @@ class Asker:
         endpoint = self.client.endpoint
         key = ResponseCache.key(endpoint.base_url, endpoint.model, body)
         response = self.cache.get(key)
-        if response is None:
+        if response is not None:
+            self.from_cache += 1
+        else:
             try:
                 response = await self.client.chat(body)
             except EndpointError as exc:

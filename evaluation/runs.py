@@ -72,7 +72,7 @@ async def evaluate_mcq(
     started = _now()
     async with _asker(spec, transport) as asker:
         results = await asker.ask_all(items, spec.ask)
-    summary = {"kind": "mcq", **spec.header(), **summarise(results)}
+    summary = {"kind": "mcq", **spec.header(), **summarise(results), "from_cache": asker.from_cache}
     _finish(spec, summary, started)
     _write_items(spec.out / "items.jsonl", results)
     _write_report(spec, summary)
@@ -92,6 +92,7 @@ async def evaluate_robustness(
         **spec.header(),
         "n_items": len(items),
         **summarise_robustness(outcomes, plan),
+        "from_cache": asker.from_cache,
     }
     _finish(spec, summary, started)
     rows = [

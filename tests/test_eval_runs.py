@@ -151,6 +151,7 @@ def test_failed_requests_count_as_wrong_and_a_rerun_asks_only_those(
     asked = len(behaviour.requests)
     assert run_eval("mcq", url, "m", dataset, out, "--concurrency", "1") == 0
     assert len(behaviour.requests) - asked == 2  # the four answers came from the cache
+    assert results(out)["from_cache"] == 4
     assert (results(out)["errors"], results(out)["accuracy"]) == (0, 1.0)
 
 
