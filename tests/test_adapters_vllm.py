@@ -34,6 +34,10 @@ pytestmark = [pytest.mark.vllm, pytest.mark.timeout(1500)]
 MODEL = "tiny-qwen"
 STARTUP_S = 600
 PROMPT = [{"role": "user", "content": "Chest pain since this morning, what should I do?"}]
+# Adapter seeds whose greedy answers to PROMPT lead their runner-up token by >= 0.09 logits
+# at every step (most seeds lead by < 0.01 somewhere on this random tiny model), so that
+# batching in vLLM cannot flip a token between two runs of the same version.
+FIRST, SECOND = 18, 21
 WORKER = LocalWorkerSettings(
     dtype="float32", max_model_len=1024, kv_cache_gib=1, max_loras=2, max_lora_rank=8,
     enforce_eager=True, restart_backoff_s=0.5, tool_call_parser=None,
@@ -100,7 +104,7 @@ class Rollout:
 def rollout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rollout]:
     root = tmp_path_factory.mktemp("rollout")
     base = build_tiny_model(root / "model", seed=0)
-    adapters = {seed: make_lora(base, root / f"lora-{seed}", seed=seed) for seed in (1, 2)}
+    adapters = {seed: make_lora(base, root / f"lora-{seed}", seed=seed) for seed in (FIRST, SECOND)}
     external = LocalWorker(str(base), MODEL, WORKER, root / "external.log")
     external.worker.api_key = "external-worker-key"
     port = free_loopback_port()
@@ -130,7 +134,7 @@ def rollout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rollout]:
 
 
 def test_publish_canary_promote_rollback_under_streaming_load(rollout: Rollout) -> None:
-    first = rollout.publish(seed=1)
+    first = rollout.publish(seed=FIRST)
     rollout.loaded_everywhere("med@1")
     expected = {name: rollout.answer(model=name)[1] for name in (MODEL, "med@1")}
     rollout.state.adapters.promote("med", first)
@@ -149,7 +153,7 @@ def test_publish_canary_promote_rollback_under_streaming_load(rollout: Rollout) 
     for thread in clients:
         thread.start()
     try:
-        second = rollout.publish(seed=2, canary=50)
+        second = rollout.publish(seed=SECOND, canary=50)
         rollout.loaded_everywhere("med@1", "med@2")
         expected["med@2"] = rollout.answer(model="med@2")[1]
         rollout.state.adapters.promote("med", second)

@@ -2,8 +2,10 @@
 
 Nothing is trained: lora_B is drawn non-zero (peft starts it at zero, which would make every
 adapter answer exactly like the base) and the adapter is saved with peft, so the files are
-exactly what a training run writes and two seeds give two adapters with different greedy
-answers.
+exactly what a training run writes. Every draw, peft's own lora_A initialisation included,
+comes from `seed`, so an adapter is the same on every machine: a test that found two seeds
+answering differently keeps finding it (lora_A once came from the global generator, and CI
+drew an adapter whose greedy answer was the base model's).
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ def build_tiny_lora(
 
     model = AutoModelForCausalLM.from_pretrained(base_dir)
     lora = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=list(targets), **config)
-    peft_model = get_peft_model(model, lora)
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(seed)
+        peft_model = get_peft_model(model, lora)
         for name, parameter in peft_model.named_parameters():
             if "lora_B" in name:
                 parameter.normal_(std=0.5)
