@@ -31,6 +31,7 @@ COMMANDS: dict[str, Command] = {
     "adapters": Command("server.adapters_cli", "publish LoRA adapters, promote and roll back"),
     "train": Command("training.cli", "train LoRA adapters and reward models from a YAML recipe"),
     "eval": Command("evaluation.cli", "MCQ accuracy and perturbation robustness of any endpoint"),
+    "cds": Command("cli.cds", "an EMR's test key set and CDS Hooks JWT, for trying a deployment"),
 }
 
 

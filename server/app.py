@@ -14,11 +14,22 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from server.audit.requests import RequestAuditor
+from server.cds.hooks import CdsHooks
 from server.db import migrate
 from server.gateway import build_gateway
 from server.middleware import RequestObservation
 from server.openapi import install_openapi
-from server.routes import adapters, admin, clinical, embeddings, errors, feedback, health, openai
+from server.routes import (
+    adapters,
+    admin,
+    cds_hooks,
+    clinical,
+    embeddings,
+    errors,
+    feedback,
+    health,
+    openai,
+)
 from server.routes.deps import authorize
 from server.settings import Settings
 from server.workers.local import LocalWorker
@@ -82,6 +93,9 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(adapters.router)
     app.include_router(health.router)
+    if settings.cds.enabled:
+        app.state.cds = CdsHooks(settings.cds, settings.retrieval, settings.fhir)
+        app.include_router(cds_hooks.router)
     auditor = RequestAuditor(gateway.audit) if settings.audit else None
     install_openapi(app)
     app.add_middleware(RequestObservation, metrics=gateway.metrics, on_finish=auditor)

@@ -83,6 +83,14 @@ class Conflict(GatewayError):
     error_type = "ConflictError"
 
 
+class PreconditionFailed(GatewayError):
+    """CDS Hooks: the data a service needs was neither prefetched nor readable from the
+    EMR's FHIR server (HL7 CDS Hooks 2.0 prescribes 412 for exactly this)."""
+
+    status = HTTPStatus.PRECONDITION_FAILED
+    error_type = "PreconditionFailedError"
+
+
 class PayloadTooLarge(GatewayError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     error_type = "RequestEntityTooLargeError"

@@ -24,11 +24,15 @@ from server.metrics import Metrics
 from server.pipeline.chat import CompletionPipeline
 from server.pipeline.intake import IntakeStage
 from server.pipeline.intake_model import pool_completer
+from server.pipeline.patient_context import PatientContextStage
 from server.pipeline.quota import Caller, Quota, caller_for
 from server.pipeline.retrieval import RetrievalStage
 from server.ratelimit.limiter import KeyLimits
 from server.ratelimit.redis_limiter import limiter_from_url
 from server.security.auth import Authenticator
+from server.security.cds_auth import CdsClientAuth
+from server.security.cds_jwt import CdsTokenVerifier
+from server.security.jwks import KeySets
 from server.security.principal import Principal
 from server.settings import Settings
 from server.workers.pool import Worker, WorkerPool
@@ -55,9 +59,13 @@ class Gateway:
     feedback: FeedbackStore
     adapters: AdapterRegistry
     reconciler: Reconciler
+    cds_auth: CdsClientAuth
 
     def caller(self, principal: Principal) -> Caller | None:
-        """Whose rate limits a request spends (None when authentication is off)."""
+        """Whose rate limits a request spends (None when authentication is off). An EMR
+        calling with its JWT spends the deployment's default limits, counted per issuer."""
+        if principal.client is not None:
+            return Caller(f"cds:{principal.client.issuer}", self.default_limits)
         return caller_for(principal.key, self.default_limits)
 
 
@@ -86,6 +94,7 @@ def build_gateway(settings: Settings, workers: list[Worker]) -> Gateway:
         metrics,
         quota,
         router,
+        PatientContextStage(settings.fhir),
         collect_text=settings.audit,
         max_tokens=limits.max_tokens,
     )
@@ -105,6 +114,13 @@ def build_gateway(settings: Settings, workers: list[Worker]) -> Gateway:
     keys = KeyStore(sessions, secret)
     audit = AuditWriter(AuditStore(sessions, chain_key(secret)))
     auth = Authenticator(keys if settings.auth.enabled else None, settings.auth.cache_ttl_s)
+    cds = settings.cds_clients
+    key_sets = KeySets(
+        timeout_s=cds.jwks_timeout_s,
+        max_age_s=cds.jwks_max_age_s,
+        min_refetch_s=cds.jwks_min_refetch_s,
+    )
+    cds_auth = CdsClientAuth(CdsTokenVerifier(cds, key_sets), auth, keys)
     defaults = KeyLimits(limits.default_rpm, limits.default_tpm, limits.default_max_concurrent)
     return Gateway(
         settings,
@@ -123,4 +139,5 @@ def build_gateway(settings: Settings, workers: list[Worker]) -> Gateway:
         FeedbackStore(sessions),
         registry,
         reconciler,
+        cds_auth,
     )

@@ -78,6 +78,9 @@ def redacted(error: BaseException) -> str:
 
 LogFormat = Literal["json", "text"]
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+QUIET_LOGGERS = ("httpx", "httpcore")
+"""Client libraries that log every request URL at INFO: the CDS Hooks service's FHIR reads
+carry the patient's id in theirs (`Condition?patient=...`), so only their warnings go out."""
 
 
 def configure_logging(level: str, fmt: LogFormat = "json") -> None:
@@ -91,3 +94,5 @@ def configure_logging(level: str, fmt: LogFormat = "json") -> None:
         logger = logging.getLogger(name)
         logger.handlers = []
         logger.propagate = True
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

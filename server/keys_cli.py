@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument(
         "--scopes",
         required=True,
-        help="comma-separated: chat,embeddings,intake,feedback,admin,adapters",
+        help="comma-separated: chat,embeddings,intake,feedback,admin,adapters,cds",
     )
     create.add_argument("--rpm", type=int, help="requests per minute (default: no key limit)")
     create.add_argument("--tpm", type=int, help="tokens per minute (default: no key limit)")

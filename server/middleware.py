@@ -31,7 +31,18 @@ _ROUTES = {
     "/health": "health",
     "/ready": "ready",
     "/metrics": "metrics",
+    "/cds-services": "cds_discovery",
 }
+_ROUTE_PREFIXES = (("/cds-services/", "cds_hook"),)
+"""Routes whose paths carry an id: one metrics label for all (ids would be unbounded labels)."""
+
+
+def route_name(path: str) -> str:
+    """The metrics label of a request path; `other` for paths no route declares."""
+    name = _ROUTES.get(path)
+    if name is not None:
+        return name
+    return next((label for prefix, label in _ROUTE_PREFIXES if path.startswith(prefix)), "other")
 
 
 def request_id_from(raw: bytes | None) -> str:
@@ -66,7 +77,7 @@ class RequestObservation:
         request_id_var.set(request_id)  # this task's log lines carry it
         state["received"] = started
         state["facts"] = facts = RequestFacts()
-        route = _ROUTES.get(scope["path"], "other")
+        route = route_name(scope["path"])
         status = 499  # nginx's "client closed request", if nothing else is ever sent
         recorded = False
 

@@ -3,8 +3,8 @@
 The completion routes read their JSON body themselves (to cap its size while it arrives and
 to pass unknown fields through to vLLM), so FastAPI generates no request schema for them.
 This fills in each body from the same pydantic models the routes validate with, documents the
-error envelope on every `/v1` route with the statuses the gateway really answers, and
-declares the bearer-key scheme. Clients and fuzzers (`make fuzz`) read the result.
+error envelope on every `/v1` and CDS Hooks route with the statuses the gateway really
+answers, and declares the bearer-key scheme. Clients and fuzzers (`make fuzz`) read the result.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from server.cds.models import HookRequest
 from server.feedback.request import FeedbackRequest
 from server.protocol import ChatCompletionRequest, CompletionRequest
 from server.routes.adapters import CanaryRequest, PublishRequest
@@ -29,7 +30,11 @@ BODIES: dict[str, type[BaseModel]] = {
     "/v1/clinical/feedback": FeedbackRequest,
     "/v1/admin/adapters": PublishRequest,
     "/v1/admin/adapters/{name}/{version}/canary": CanaryRequest,
+    "/cds-services/{service_id}": HookRequest,
 }
+AUTHENTICATED = ("/v1/", "/cds-services/")
+"""Path prefixes whose routes take a bearer credential and answer the error envelope (CDS
+Hooks discovery, `/cds-services` itself, is public like the probes)."""
 STREAMED = frozenset({"/v1/chat/completions", "/v1/completions"})
 """Routes that answer server-sent events instead of JSON when the body asks `stream: true`."""
 SSE_EVENT = {
@@ -57,6 +62,11 @@ ERROR_STATUSES = {
     "502": "The worker failed",
     "503": "No healthy worker, queue timeout, shutting down, or embedder unavailable",
     "504": "The worker was too slow",
+}
+PATH_STATUSES = {
+    "/cds-services/{service_id}": {
+        "412": "CDS Hooks: the record was neither prefetched nor readable from the FHIR server",
+    },
 }
 ERROR_ENVELOPE = {
     "type": "object",
@@ -109,15 +119,16 @@ def complete(document: dict[str, Any], max_tokens: int | None = None) -> dict[st
     if ready is not None:  # same body as 200, while draining or with no healthy worker
         ready["responses"]["503"] = {**ready["responses"]["200"], "description": "Not ready"}
     for path, operations in document.get("paths", {}).items():
-        if not path.startswith("/v1/"):
+        if not path.startswith(AUTHENTICATED):
             continue
+        statuses = {**ERROR_STATUSES, **PATH_STATUSES.get(path, {})}
         for method, operation in operations.items():
             operation["security"] = [{"bearerAuth": []}]
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)  # FastAPI's default; the gateway answers 400 instead
             if path in STREAMED:
                 responses["200"]["content"]["text/event-stream"] = {"schema": SSE_EVENT}
-            for status, description in ERROR_STATUSES.items():
+            for status, description in statuses.items():
                 responses.setdefault(status, {"description": description, "content": envelope})
             model = BODIES.get(path) if method == "post" else None
             if model is not None:

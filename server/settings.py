@@ -7,10 +7,20 @@ start-up with the setting's name, not later under load.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, HttpUrl, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from weights.location import default_data_dir
@@ -151,6 +161,28 @@ class RetrievalSettings(BaseModel):
     _split_corpus = field_validator("corpus", mode="before")(comma_separated)
 
 
+class FhirSettings(BaseModel):
+    """FHIR R4 patient context on chat requests (`"clinical": {"fhir": ...}`): validated,
+    reduced to the minimum necessary and put in the system prompt as a dated summary."""
+
+    enabled: bool = Field(
+        default=True, description="Off: a request carrying clinical.fhir is refused (400)."
+    )
+    budget_tokens: int = Field(
+        default=600,
+        ge=200,
+        le=8000,
+        description="Budget for the patient summary (approximate tokens; its fixed head takes "
+        "about 80); past it the lowest-priority items are left out and counted.",
+    )
+    lab_lookback_days: int = Field(
+        default=365, ge=1, le=36500, description="Labs older than this are left out."
+    )
+    max_resources: int = Field(
+        default=500, ge=1, le=10_000, description="More resources in one request: 400."
+    )
+
+
 class AuthSettings(BaseModel):
     """API keys on every /v1 route (see `server.security`)."""
 
@@ -169,6 +201,174 @@ class AuthSettings(BaseModel):
         default=True,
         description="On first start with no API key at all, create an admin key and print it.",
     )
+
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def key_set_url(value: str) -> str:
+    """An https URL, or http to this machine only (a sidecar, a test server): a key set
+    fetched over plain http could be swapped by anyone on the path, and with it every key."""
+    parts = urlsplit(value)
+    if parts.hostname and (
+        parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS)
+    ):
+        return value
+    raise ValueError(f"{value!r} is not an https URL (plain http only to localhost)")
+
+
+class CdsIssuerSettings(BaseModel):
+    """One EMR (CDS client) whose signed JWTs the CDS Hooks routes accept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    issuer: str = Field(min_length=1, max_length=256, description="The exact `iss` claim.")
+    jwks: str = Field(
+        description="The issuer's public keys: a JWKS file (read at start, re-read when it "
+        "changes) or an https URL (fetched and cached)."
+    )
+    jku: list[str] = Field(
+        default_factory=list,
+        description="Key-set URLs a token's `jku` header may name (exact match); a token "
+        "naming any other is refused.",
+    )
+    tenant: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+        description="The tenant its calls belong to (created on first use).",
+    )
+    scopes: list[str] = Field(default_factory=lambda: ["cds"], min_length=1)
+
+    @field_validator("jwks")
+    @classmethod
+    def _jwks_source(cls, value: str) -> str:
+        if value.startswith(("http://", "https://")):
+            return key_set_url(value)
+        path = Path(value).expanduser().resolve()
+        try:
+            keys = json.loads(path.read_text(encoding="utf-8")).get("keys")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise ValueError(f"cannot read a JWKS from {path}: {type(exc).__name__}") from exc
+        if not isinstance(keys, list) or not keys:
+            raise ValueError(f'{path} holds no keys (a JWKS is {{"keys": [...]}})')
+        return str(path)
+
+    @field_validator("jku")
+    @classmethod
+    def _jku_urls(cls, value: list[str]) -> list[str]:
+        return [key_set_url(url) for url in value]
+
+    @field_validator("scopes")
+    @classmethod
+    def _known_scopes(cls, value: list[str]) -> list[str]:
+        from server.db.keys import parse_scopes  # here: server.db.keys imports this module
+
+        return sorted(parse_scopes(value))
+
+
+class CdsClientsSettings(BaseModel):
+    """Who may call the CDS Hooks routes with a JWT instead of an API key (CDS Hooks 2.0,
+    "Trusting CDS Clients"). With no issuers, those routes take API keys only."""
+
+    issuers: list[CdsIssuerSettings] = Field(
+        default_factory=list,
+        description='Trusted EMRs, as JSON: [{"issuer", "jwks", "tenant", ...}].',
+    )
+    audience: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="This service's public base URL(s), comma-separated; a token's `aud` must "
+        "be one of them followed by the path called, e.g. .../cds-services/patient-view.",
+    )
+    leeway_s: float = Field(default=30.0, ge=0, le=300, description="Clock skew allowed.")
+    max_token_age_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=3600,
+        description="Refuse tokens issued longer ago, or expiring further ahead, than this "
+        "(the spec's tokens live five minutes; this also bounds the replay cache).",
+    )
+    jwks_timeout_s: float = Field(default=5.0, gt=0, description="One key-set fetch.")
+    jwks_max_age_s: float = Field(
+        default=3600.0, gt=0, description="A fetched key set is fetched again after this."
+    )
+    jwks_min_refetch_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="A token naming an unknown key re-fetches its key set at most this often.",
+    )
+
+    _split_audience = field_validator("audience", mode="before")(comma_separated)
+
+    @field_validator("audience")
+    @classmethod
+    def _base_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query:
+                raise ValueError(f"{url!r} is not a base URL such as https://cds.example.org")
+        return [url.rstrip("/") for url in value]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CdsClientsSettings:
+        names = [entry.issuer for entry in self.issuers]
+        if len(set(names)) != len(names):
+            raise ValueError("an issuer is listed twice")
+        if self.issuers and not self.audience:
+            raise ValueError("audience (this service's base URL) is required with issuers")
+        return self
+
+
+class CdsSettings(BaseModel):
+    """The CDS Hooks services themselves (`/cds-services`): what the hooks may fetch and
+    return. Who may call them is `cds_clients` (the EMRs' JWT issuers) and the `cds` key scope;
+    how the record is read (lab lookback, resource limit) is `fhir`, as for chat requests."""
+
+    enabled: bool = Field(default=True, description="Off: no /cds-services routes at all.")
+    fetch_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Total time for fetching missing prefetch data from the EMR's FHIR server; "
+        "past it the hook answers 412 (the EMR is waiting with the clinician in front of it).",
+    )
+    max_pages: int = Field(
+        default=5, ge=1, le=50, description="Bundle pages followed per search (then 412)."
+    )
+    max_cards: int = Field(default=10, ge=1, le=50, description="Cards in one response.")
+    passages_per_card: int = Field(
+        default=2, ge=1, le=5, description="Guideline passages cited on one card."
+    )
+    allowed_http_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Loopback hosts (comma-separated) whose FHIR server may be plain http, "
+        "for tests and development; every other fhirServer must be https.",
+    )
+    fhir_servers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="FHIR base URLs (comma-separated) the hooks may fetch from, e.g. the "
+        "EMRs' https://ehr.example.org/fhir; empty: whichever https server the EMR names. A "
+        "list keeps a caller from pointing the service at internal hosts.",
+    )
+
+    _split_hosts = field_validator("allowed_http_hosts", "fhir_servers", mode="before")(
+        comma_separated
+    )
+
+    @field_validator("fhir_servers")
+    @classmethod
+    def _base_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query:
+                raise ValueError(f"{url!r} is not a FHIR base URL such as https://ehr/fhir")
+        return [url.rstrip("/") for url in urls]
+
+    @field_validator("allowed_http_hosts")
+    @classmethod
+    def _loopback_only(cls, hosts: list[str]) -> list[str]:
+        outside = [host for host in hosts if host not in LOOPBACK_HOSTS]
+        if outside:
+            raise ValueError(f"only loopback hosts may be plain http, not {', '.join(outside)}")
+        return hosts
 
 
 class AdapterSettings(BaseModel):
@@ -226,6 +426,7 @@ class Settings(BaseSettings):
     health: HealthSettings = Field(default_factory=HealthSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    fhir: FhirSettings = Field(default_factory=FhirSettings)
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the tenants/keys database, e.g. "
@@ -242,13 +443,16 @@ class Settings(BaseSettings):
         "created on first use. Losing the pepper invalidates every API key.",
     )
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    cds_clients: CdsClientsSettings = Field(default_factory=CdsClientsSettings)
+    cds: CdsSettings = Field(default_factory=CdsSettings)
     redis_url: str | None = Field(
         default=None,
         description="redis://host:port/db shared by gateway replicas for rate limits. "
         "Empty: limits are counted in this process only.",
     )
     audit: bool = Field(
-        default=True, description="One hash-chained audit row per /v1 request (no text)."
+        default=True,
+        description="One hash-chained audit row per /v1 request and CDS Hooks call (no text).",
     )
     drain_timeout_s: float = Field(default=60.0, ge=0, description="Grace for in-flight on stop.")
     log_level: str = "info"

@@ -46,9 +46,9 @@ def test_upgrade_downgrade_upgrade(engine: Engine) -> None:
 
     migrate.upgrade(engine)
     assert _tables(engine) == APP_TABLES
-    assert migrate.current_revision(engine) == migrate.head_revision() == "0005"
+    assert migrate.current_revision(engine) == migrate.head_revision() == "0006"
     migrate.upgrade(engine)  # idempotent at head
-    assert migrate.current_revision(engine) == "0005"
+    assert migrate.current_revision(engine) == "0006"
 
     migrate.downgrade(engine, "base")
     assert _tables(engine) == set()

@@ -40,7 +40,7 @@ def test_the_fuzzer_finds_no_server_error_and_no_undocumented_answer(
     start_authed_gateway: Callable[..., AuthedGateway], worker: FakeWorker, tmp_path: Path
 ) -> None:
     gateway = start_authed_gateway()
-    key = gateway.key("chat,embeddings,intake,feedback,admin,adapters")
+    key = gateway.key("chat,embeddings,intake,feedback,admin,adapters,cds")
     chat_model = worker.behaviour.models[0]
     served = {
         "/v1/chat/completions": chat_model,
@@ -92,8 +92,8 @@ def test_the_document_is_valid_openapi_and_documents_what_the_routes_read(
     assert "$defs" not in json.dumps(document)  # every nested model moved to components
     for path, operations in document["paths"].items():
         for operation in operations.values():
-            if not path.startswith("/v1/"):
-                assert "security" not in operation  # probes and /metrics take no key
+            if not path.startswith(("/v1/", "/cds-services/")):
+                assert "security" not in operation  # probes, /metrics, CDS discovery: no key
                 continue
             assert operation["security"] == [{"bearerAuth": []}]
             assert set(ERROR_STATUSES) <= set(operation["responses"])

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from server.jsonlog import (
+    QUIET_LOGGERS,
     UVICORN_LOGGERS,
     JsonFormatter,
     TextFormatter,
@@ -42,7 +43,7 @@ def failing_record(error: BaseException) -> logging.LogRecord:
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
     """`configure_logging` rewires process-wide loggers: put them back for the next test."""
-    names = ("", *UVICORN_LOGGERS)
+    names = ("", *UVICORN_LOGGERS, *QUIET_LOGGERS)
     saved = {
         name: (logging.getLogger(name).handlers[:], logging.getLogger(name).level,
                logging.getLogger(name).propagate)
@@ -139,6 +140,18 @@ def test_the_text_format_is_for_humans(capsys: pytest.CaptureFixture[str]) -> No
     configure_logging("info", "text")  # idempotent: still one line per record
     logging.getLogger("server.test").info("plain")
     assert capsys.readouterr().err == "INFO server.test: plain\n"
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_http_client_request_urls_stay_out_of_the_log(capsys: pytest.CaptureFixture[str]) -> None:
+    """httpx logs each request's URL at INFO; a FHIR read's URL names the patient."""
+    configure_logging("info")
+    logging.getLogger("httpx").info(
+        'HTTP Request: GET https://emr.test/Condition?patient=p-7 "200"'
+    )
+    logging.getLogger("httpx").warning("connection pool full")
+    lines = json_lines(capsys.readouterr().err)
+    assert [line["message"] for line in lines] == ["connection pool full"]
 
 
 def test_the_text_format_redacts_exceptions_too() -> None:

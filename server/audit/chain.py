@@ -38,6 +38,7 @@ class AuditRecord:
     tenant_id: int | None = None
     key_id: int | None = None
     end_user: str | None = None
+    client: str | None = None  # a CDS client that called with its JWT: `<sub>@<iss>`
     model: str | None = None
     adapter: str | None = None
     prompt_tokens: int | None = None
@@ -84,6 +85,11 @@ CHAINED_COLUMNS: tuple[str, ...] = (
 """The `audit_events` columns a row's hash covers: all but `id` and `row_hash`."""
 
 
+ADDED_LATER: frozenset[str] = frozenset({"client"})
+"""Columns added after rows were first chained: left out of the canonical form while NULL, so
+every row written before a column existed hashes (and verifies) exactly as it did."""
+
+
 def canonical(fields: dict[str, Any]) -> bytes:
     def encode(value: Any) -> Any:
         if isinstance(value, datetime):
@@ -92,7 +98,11 @@ def canonical(fields: dict[str, Any]) -> bytes:
             return repr(round(value, 3))  # stored as a float; compared as exact text
         return value
 
-    encoded = {name: encode(value) for name, value in fields.items()}
+    encoded = {
+        name: encode(value)
+        for name, value in fields.items()
+        if value is not None or name not in ADDED_LATER
+    }
     return json.dumps(encoded, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

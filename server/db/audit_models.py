@@ -39,6 +39,7 @@ class AuditEvent(Base):
     tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))
     key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="RESTRICT"))
     end_user: Mapped[str | None] = mapped_column(String(256))
+    client: Mapped[str | None] = mapped_column(String(512))  # a CDS client: `<sub>@<iss>`
     route: Mapped[str] = mapped_column(String(64))
     model: Mapped[str | None] = mapped_column(String(256))
     adapter: Mapped[str | None] = mapped_column(String(256))

@@ -30,8 +30,9 @@ from sqlalchemy.orm import Session, contains_eager, joinedload, sessionmaker
 from server.db.models import ApiKey, Tenant, utc_now
 from server.settings import IntakeMode
 
-SCOPES: tuple[str, ...] = ("chat", "embeddings", "intake", "feedback", "admin", "adapters")
-"""Every scope a key can hold; the gateway maps each route to one of them."""
+SCOPES: tuple[str, ...] = ("chat", "embeddings", "intake", "feedback", "admin", "adapters", "cds")
+"""Every scope a key can hold; the gateway maps each route to one of them. `cds`: the CDS
+Hooks service (an EMR calling with a key rather than its signed JWT)."""
 
 INTAKE_MODES: tuple[IntakeMode, ...] = get_args(IntakeMode)
 

@@ -1,8 +1,8 @@
 """The request path for chat and text completions, top to bottom.
 
-    validate -> intake (analysis, note or correction, red flags) -> retrieval (cited
-             guideline passages) -> admission -> worker pool -> answer (+ `clinical`
-             extension) -> metrics
+    validate -> intake (analysis, note or correction, red flags) -> patient context (a FHIR
+             record as a dated summary) -> retrieval (cited guideline passages) ->
+             admission -> worker pool -> answer (+ `clinical` extension) -> metrics
 
 Each stage is a plain object built once at start-up; nothing here knows about HTTP, so
 tests drive the path directly and the routes stay thin.
@@ -23,6 +23,11 @@ from server.errors import InvalidRequest
 from server.metrics import Metrics
 from server.pipeline.facts import RequestFacts, choice_text
 from server.pipeline.intake import IntakeOutcome, IntakeStage, requested_intake
+from server.pipeline.patient_context import (
+    PatientContextOutcome,
+    PatientContextStage,
+    requested_fhir,
+)
 from server.pipeline.quota import Caller, Quota, estimate_tokens
 from server.pipeline.retrieval import (
     RetrievalOutcome,
@@ -60,6 +65,7 @@ class Prepared:
     intake: IntakeOutcome
     retrieval: RetrievalOutcome
     adapter: str | None = None  # the adapter version that answers, e.g. `med@3`
+    patient: PatientContextOutcome | None = None  # the FHIR record's summary, when sent
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,7 @@ class CompletionPipeline:
         metrics: Metrics,
         quota: Quota,
         adapters: AdapterRouter,
+        patient_context: PatientContextStage,
         *,
         collect_text: bool = False,
         max_tokens: int | None = None,
@@ -109,6 +116,7 @@ class CompletionPipeline:
         self.metrics = metrics
         self.quota = quota
         self.adapters = adapters
+        self.patient_context = patient_context
 
     async def run(
         self, route: Route, body: Any, context: RequestContext
@@ -123,6 +131,11 @@ class CompletionPipeline:
         options = body.get("clinical")
         wanted = requested_intake(options, self.intake.settings, context.intake_mode)
         wanted_passages = requested_retrieval(options, self.retrieval.settings)
+        record = requested_fhir(options, self.patient_context.settings)
+        if record is not None and route != "chat":
+            raise InvalidRequest(
+                "clinical.fhir applies to chat completions only.", param="clinical.fhir"
+            )
         client_wants_usage = bool(request.stream_options and request.stream_options.include_usage)
         if request.stream and not client_wants_usage:
             # Ask for usage on our own account (token metrics); the relay drops that chunk.
@@ -140,8 +153,9 @@ class CompletionPipeline:
             prepared = Prepared(IntakeOutcome("off", []), RetrievalOutcome([]))
             if route == "chat":
                 intake = await self.intake.run(outgoing["messages"], wanted)
-                passages = await self.retrieval.run(intake.messages, intake, wanted_passages)
-                prepared = Prepared(intake, passages)
+                patient = await self.patient_context.run(intake.messages, record)
+                passages = await self.retrieval.run(patient.messages, intake, wanted_passages)
+                prepared = Prepared(intake, passages, patient=patient)
                 outgoing["messages"] = passages.messages
                 record_prepared(facts, prepared)
             await resources.enter_async_context(self.admission.slot())
@@ -236,8 +250,8 @@ class CompletionPipeline:
             self.metrics.overhead.labels(route).observe(max(total - stream.upstream_s, 0.0))
 
     def _extension(self, context: RequestContext, prepared: Prepared) -> dict[str, Any]:
-        """The `clinical` object."""
-        return {
+        """The `clinical` object (`patient_context` only when the request sent a record)."""
+        extension = {
             "request_id": context.request_id,
             "adapter": prepared.adapter,
             "intake": prepared.intake.extension(),
@@ -245,6 +259,10 @@ class CompletionPipeline:
             "citations": prepared.retrieval.citations(self.retrieval.settings.snippet_chars),
             "red_flags": prepared.intake.red_flags(),
         }
+        patient = prepared.patient.extension() if prepared.patient else None
+        if patient is not None:
+            extension["patient_context"] = patient
+        return extension
 
 
 def record_prepared(facts: RequestFacts, prepared: Prepared) -> None:

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from server.errors import PermissionDenied
 from server.gateway import Gateway
 from server.security.principal import Principal
-from server.security.scopes import required_scopes
+from server.security.scopes import accepts_client_jwt, required_scopes
 
 
 async def _gateway(request: Request) -> Gateway:
@@ -26,15 +26,20 @@ async def authorize(request: Request) -> None:
     rate limiter and the audit record.
     """
     route = request.scope.get("route")
-    needed = required_scopes(getattr(route, "path", request.url.path))
+    declared = getattr(route, "path", request.url.path)
+    needed = required_scopes(declared)
     if needed is None:
         return
     gateway: Gateway = request.app.state.gateway
-    principal = await gateway.auth.authenticate(request.headers)
+    if accepts_client_jwt(declared):  # the CDS Hooks routes: an API key or the EMR's JWT
+        principal = await gateway.cds_auth.authenticate(request.headers, request.url.path)
+    else:
+        principal = await gateway.auth.authenticate(request.headers)
     request.state.principal = principal
     if not principal.scopes & needed:
         wanted = " or ".join(sorted(needed)) or "a scope no key holds"
-        raise PermissionDenied(f"This API key lacks the scope this route needs: {wanted}.")
+        holder = "CDS client" if principal.client is not None else "API key"
+        raise PermissionDenied(f"This {holder} lacks the scope this route needs: {wanted}.")
 
 
 async def _principal(request: Request) -> Principal:

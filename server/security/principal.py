@@ -4,6 +4,10 @@ Hospital front ends call with one service key for many clinicians. Open WebUI fo
 the clinician is in `X-OpenWebUI-User-Id` (with ENABLE_FORWARD_USER_INFO_HEADERS); other
 clients can use the OpenAI `user` field. Only the opaque id is kept (for the audit trail),
 never the name or e-mail headers that come with it.
+
+An EMR calling the CDS Hooks routes with its signed JWT has no key: it is a `CdsClient`, the
+issuer and client id the token proved, mapped to the tenant the deployment configured for
+that issuer.
 """
 
 from __future__ import annotations
@@ -21,19 +25,44 @@ _END_USER = re.compile(r"[A-Za-z0-9._:@+=/-]{1,256}")
 
 
 @dataclass(frozen=True)
+class CdsClient:
+    """A CDS client (EMR) authenticated by its JWT: `issuer` is the token's `iss`, `client_id`
+    its `sub`, and the tenant and scopes those the deployment grants that issuer."""
+
+    issuer: str
+    client_id: str
+    tenant_id: int
+    tenant: str
+    scopes: frozenset[str]
+
+    @property
+    def label(self) -> str:
+        """Who called, for the audit row: `<sub>@<iss>`."""
+        return f"{self.client_id}@{self.issuer}"
+
+
+@dataclass(frozen=True)
 class Principal:
-    """`key` is None only when authentication is switched off (anonymous, every scope)."""
+    """An API key's holder, or an EMR's `client` (never both); neither only when
+    authentication is switched off (anonymous, every scope)."""
 
     key: KeyRecord | None
     end_user: str | None = None
+    client: CdsClient | None = None
 
     @property
     def scopes(self) -> frozenset[str]:
-        return self.key.scopes if self.key is not None else frozenset(SCOPES)
+        if self.key is not None:
+            return self.key.scopes
+        if self.client is not None:
+            return self.client.scopes
+        return frozenset(SCOPES)
 
     @property
     def tenant_id(self) -> int | None:
-        return self.key.tenant_id if self.key is not None else None
+        if self.key is not None:
+            return self.key.tenant_id
+        return self.client.tenant_id if self.client is not None else None
 
     @property
     def key_id(self) -> int | None:

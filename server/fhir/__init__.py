@@ -1,0 +1,1 @@
+"""FHIR R4 patient context: validated resources reduced to the minimum a model needs."""
