@@ -42,6 +42,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from benchmarks.machine import cpu_description
 from benchmarks.markdown import publish, table
 from retrieval.bm25 import BM25
 from retrieval.documents import SourceDocument
@@ -142,13 +143,20 @@ def tiled(index: Index, size: int, seed: int = 0) -> Index:
     return Index(index.folder, index.manifest, chunks, dense, bm25)
 
 
-def latency(retriever: Retriever, items: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
+def hundred_word_queries(items: list[dict[str, Any]], count: int) -> list[str]:
+    """The latency queries: each question followed by words of its long answer, 100 words
+    (repeated when the two are shorter)."""
     queries = []
-    for item in items[:repeats]:
+    for item in items[:count]:
         words = (item["question"] + " " + item.get("long_answer", "")).split()
         while len(words) < 100:
             words += words
         queries.append(" ".join(words[:100]))
+    return queries
+
+
+def latency(retriever: Retriever, items: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
+    queries = hundred_word_queries(items, repeats)
     for query in queries[:10]:
         retriever.search(query, 5, "hybrid")
     samples = []
@@ -299,8 +307,7 @@ def main() -> int:
     }
     results = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.processor() or platform.machine()}, Python "
-        f"{platform.python_version()}",
+        "machine": f"{cpu_description()}, Python {platform.python_version()}",
         "embedder": index.manifest.embedder["name"],
         "documents": index.manifest.documents,
         "chunks": index.manifest.chunks,
