@@ -92,6 +92,16 @@ def comma_separated(value: object) -> object:
     return value
 
 
+def base_urls(urls: list[str], example: str) -> list[str]:
+    """http(s) URLs with a host and no query, without their trailing slash (so a prefix
+    check against them means "this server"); a bad one is refused, naming `example`."""
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query:
+            raise ValueError(f"{url!r} is not a base URL such as {example}")
+    return [url.rstrip("/") for url in urls]
+
+
 IntakeMode = Literal["off", "annotate", "normalize"]
 IntakeEngineName = Literal["rules", "model", "hybrid"]
 
@@ -301,11 +311,7 @@ class CdsClientsSettings(BaseModel):
     @field_validator("audience")
     @classmethod
     def _base_urls(cls, value: list[str]) -> list[str]:
-        for url in value:
-            parts = urlsplit(url)
-            if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query:
-                raise ValueError(f"{url!r} is not a base URL such as https://cds.example.org")
-        return [url.rstrip("/") for url in value]
+        return base_urls(value, "https://cds.example.org")
 
     @model_validator(mode="after")
     def _consistent(self) -> CdsClientsSettings:
@@ -356,11 +362,7 @@ class CdsSettings(BaseModel):
     @field_validator("fhir_servers")
     @classmethod
     def _base_urls(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            parts = urlsplit(url)
-            if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query:
-                raise ValueError(f"{url!r} is not a FHIR base URL such as https://ehr/fhir")
-        return [url.rstrip("/") for url in urls]
+        return base_urls(urls, "https://ehr.example.org/fhir")
 
     @field_validator("allowed_http_hosts")
     @classmethod
